@@ -1,0 +1,71 @@
+"""The ``<cpu>`` element: guest CPU, host CPU and standalone CPU documents.
+
+libvirt uses one ``<cpu>`` shape for a guest's CPU definition, the host CPU
+in the capabilities document and ``virConnectCompareCPU``/baseline input, so
+one class covers all three.
+"""
+
+from nova_pyvirt.xml.core import Children, Enum, Field, INT, XMLObject
+
+CPU_MODES = ('custom', 'host-model', 'host-passthrough', 'maximum')
+FEATURE_POLICIES = ('force', 'require', 'optional', 'disable', 'forbid')
+
+
+class CPUFeature(XMLObject):
+    TAG = 'feature'
+    name = Field('@name')
+    policy = Field('@policy', Enum(*FEATURE_POLICIES))
+
+
+class NUMACell(XMLObject):
+    TAG = 'cell'
+    id = Field('@id', INT)
+    cpus = Field('@cpus')
+    memory_kib = Field('@memory', INT)
+    unit = Field('@unit')
+    memAccess = Field('@memAccess')
+    discard = Field('@discard')
+
+
+class CPUCache(XMLObject):
+    TAG = 'cache'
+    level = Field('@level', INT)
+    mode = Field('@mode')
+
+
+class CPU(XMLObject):
+    TAG = 'cpu'
+    ORDER = {'': ('arch', 'model', 'vendor', 'microcode', 'signature',
+                  'counter', 'topology', 'maxphysaddr', 'cache', 'feature',
+                  'pages', 'numa')}
+
+    mode = Field('@mode', Enum(*CPU_MODES))
+    match = Field('@match', Enum('minimum', 'exact', 'strict'))
+    check = Field('@check', Enum('none', 'partial', 'full'))
+    migratable = Field('@migratable')
+    arch = Field('./arch')
+    model = Field('./model')
+    model_fallback = Field('./model/@fallback', Enum('allow', 'forbid'))
+    model_vendor_id = Field('./model/@vendor_id')
+    vendor = Field('./vendor')
+    microcode_version = Field('./microcode/@version', INT)
+    topology_sockets = Field('./topology/@sockets', INT)
+    topology_dies = Field('./topology/@dies', INT)
+    topology_clusters = Field('./topology/@clusters', INT)
+    topology_cores = Field('./topology/@cores', INT)
+    topology_threads = Field('./topology/@threads', INT)
+    cache = Children('./cache', CPUCache)
+    features = Children('./feature', CPUFeature)
+    numa_cells = Children('./numa/cell', NUMACell)
+
+    def feature_names(self, policies=('require', 'force', None)):
+        """Names of features whose policy is one of ``policies``."""
+        return [f.name for f in self.features if f.policy in policies]
+
+    def add_feature(self, name, policy='require'):
+        """Set a feature's policy, adding or updating its element."""
+        for feature in self.features:
+            if feature.name == name:
+                feature.policy = policy
+                return feature
+        return self.features.append(CPUFeature(name=name, policy=policy))

@@ -1,0 +1,366 @@
+"""Guest devices: the children of a domain's ``<devices>`` element.
+
+Each class declares the fields nova's libvirt driver writes or reads; any
+other markup in a parsed device is kept untouched by the core.
+"""
+
+from nova_pyvirt.xml.core import Child, Children, Enum, Field, Flag, INT, \
+    Switch, Values, XMLObject, YESNO
+
+# libvirt's own order of device kinds inside <devices>.
+DEVICE_ORDER = (
+    'emulator', 'disk', 'controller', 'lease', 'filesystem', 'interface',
+    'smartcard', 'serial', 'parallel', 'console', 'channel', 'input', 'tpm',
+    'graphics', 'sound', 'audio', 'video', 'hostdev', 'redirdev',
+    'redirfilter', 'hub', 'watchdog', 'memballoon', 'rng', 'panic', 'shmem',
+    'memory', 'iommu', 'vsock', 'crypto')
+
+DEVICE_CLASSES = {}
+
+
+class Address(XMLObject):
+    """A device address (pci, drive, virtio-serial, ccw, usb, ...)."""
+
+    TAG = 'address'
+    type = Field('@type')
+    domain = Field('@domain')
+    bus = Field('@bus')
+    slot = Field('@slot')
+    function = Field('@function')
+    multifunction = Field('@multifunction')
+    controller = Field('@controller')
+    target = Field('@target')
+    unit = Field('@unit')
+    port = Field('@port')
+
+
+class Device(XMLObject):
+    """Fields every device may carry."""
+
+    alias = Field('./alias/@name')
+    address = Child('./address', Address)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.TAG:
+            DEVICE_CLASSES.setdefault(cls.TAG, cls)
+
+
+def device_for(element):
+    """Wrap a ``<devices>`` child in its typed class (or a plain view)."""
+    cls = DEVICE_CLASSES.get(element.tag, Device)
+    return cls.wrap(element)
+
+
+class DiskSourceHost(XMLObject):
+    TAG = 'host'
+    name = Field('@name')
+    port = Field('@port')
+    transport = Field('@transport')
+    socket = Field('@socket')
+
+
+class DiskAuth(XMLObject):
+    """CHAP/ceph credentials: a username and a libvirt secret reference."""
+
+    TAG = 'auth'
+    username = Field('@username')
+    secret_type = Field('./secret/@type')
+    secret_usage = Field('./secret/@usage')
+    secret_uuid = Field('./secret/@uuid')
+
+
+class DiskEncryption(XMLObject):
+    TAG = 'encryption'
+    format = Field('@format')
+    secret_type = Field('./secret/@type')
+    secret_uuid = Field('./secret/@uuid')
+
+
+class Slice(XMLObject):
+    """A byte range of the source (``<slices><slice type='storage'/>``)."""
+
+    TAG = 'slice'
+    type = Field('@type')
+    offset = Field('@offset', INT)
+    size = Field('@size', INT)
+
+
+IOTUNE_FIELDS = (
+    'total_bytes_sec', 'read_bytes_sec', 'write_bytes_sec', 'total_iops_sec',
+    'read_iops_sec', 'write_iops_sec', 'total_bytes_sec_max',
+    'read_bytes_sec_max', 'write_bytes_sec_max', 'total_iops_sec_max',
+    'read_iops_sec_max', 'write_iops_sec_max', 'size_iops_sec',
+    'total_bytes_sec_max_length', 'read_bytes_sec_max_length',
+    'write_bytes_sec_max_length', 'total_iops_sec_max_length',
+    'read_iops_sec_max_length', 'write_iops_sec_max_length')
+
+
+class IOTune(XMLObject):
+    TAG = 'iotune'
+    group_name = Field('./group_name')
+    locals().update({name: Field('./' + name, INT) for name in IOTUNE_FIELDS})
+
+
+class Disk(Device):
+    TAG = 'disk'
+    ORDER = {'': ('driver', 'auth', 'source', 'backingStore', 'mirror',
+                  'geometry', 'blockio', 'target', 'iotune', 'readonly',
+                  'shareable', 'transient', 'serial', 'wwn', 'vendor',
+                  'product', 'encryption', 'boot', 'alias', 'address')}
+
+    type = Field('@type', Enum('file', 'block', 'dir', 'network', 'volume',
+                               'nvme', 'vhostuser'))
+    device = Field('@device', Enum('disk', 'cdrom', 'floppy', 'lun'))
+    model = Field('@model')
+    driver_name = Field('./driver/@name')
+    driver_type = Field('./driver/@type')
+    driver_cache = Field('./driver/@cache', Enum(
+        'default', 'none', 'writethrough', 'writeback', 'directsync',
+        'unsafe'))
+    driver_io = Field('./driver/@io', Enum('threads', 'native', 'io_uring'))
+    driver_discard = Field('./driver/@discard', Enum('unmap', 'ignore'))
+    driver_detect_zeroes = Field('./driver/@detect_zeroes')
+    driver_iothread = Field('./driver/@iothread', INT)
+    driver_queues = Field('./driver/@queues', INT)
+    driver_error_policy = Field('./driver/@error_policy')
+    auth = Child('./auth', DiskAuth)
+    source_file = Field('./source/@file')
+    source_dev = Field('./source/@dev')
+    source_dir = Field('./source/@dir')
+    source_protocol = Field('./source/@protocol')
+    source_name = Field('./source/@name')
+    source_pool = Field('./source/@pool')
+    source_volume = Field('./source/@volume')
+    source_mode = Field('./source/@mode')
+    source_startup_policy = Field('./source/@startupPolicy')
+    source_hosts = Children('./source/host', DiskSourceHost)
+    source_auth = Child('./source/auth', DiskAuth)
+    source_slices = Children('./source/slices/slice', Slice)
+    source_identity_user = Field('./source/identity/@user')
+    source_identity_group = Field('./source/identity/@group')
+    source_initiator_iqn = Field('./source/initiator/iqn/@name')
+    source_path = Switch('type', file=source_file, block=source_dev,
+                         dir=source_dir)
+    blockio_logical_block_size = Field('./blockio/@logical_block_size', INT)
+    blockio_physical_block_size = Field('./blockio/@physical_block_size', INT)
+    target_dev = Field('./target/@dev')
+    target_bus = Field('./target/@bus')
+    target_tray = Field('./target/@tray')
+    target_removable = Field('./target/@removable')
+    iotune = Child('./iotune', IOTune)
+    readonly = Flag('./readonly')
+    shareable = Flag('./shareable')
+    transient = Flag('./transient')
+    serial = Field('./serial')
+    wwn = Field('./wwn')
+    vendor = Field('./vendor')
+    product = Field('./product')
+    encryption = Child('./encryption', DiskEncryption)
+    boot_order = Field('./boot/@order', INT)
+
+
+class Controller(Device):
+    TAG = 'controller'
+    ORDER = {'': ('model', 'driver', 'target', 'alias', 'address')}
+    type = Field('@type')
+    index = Field('@index', INT)
+    model = Field('@model')
+    ports = Field('@ports', INT)
+    vectors = Field('@vectors', INT)
+    driver_queues = Field('./driver/@queues', INT)
+    driver_iothread = Field('./driver/@iothread', INT)
+    target_chassis = Field('./target/@chassis', INT)
+    target_port = Field('./target/@port')
+
+
+class FilterParameter(XMLObject):
+    TAG = 'parameter'
+    name = Field('@name')
+    value = Field('@value')
+
+
+class Interface(Device):
+    TAG = 'interface'
+    ORDER = {'': ('mac', 'source', 'vlan', 'virtualport', 'ip', 'route',
+                  'script', 'target', 'guest', 'model', 'driver', 'backend',
+                  'filterref', 'tune', 'teaming', 'link', 'mtu', 'bandwidth',
+                  'port', 'coalesce', 'rom', 'boot', 'alias', 'address')}
+
+    type = Field('@type', Enum('bridge', 'network', 'ethernet', 'direct',
+                               'vhostuser', 'user', 'hostdev', 'mcast',
+                               'server', 'client', 'udp', 'vdpa', 'server',
+                               'internal', 'null', 'vds'))
+    trust_guest_rx_filters = Field('@trustGuestRxFilters', YESNO)
+    mac_address = Field('./mac/@address')
+    source_bridge = Field('./source/@bridge')
+    source_network = Field('./source/@network')
+    source_dev = Field('./source/@dev')
+    source_mode = Field('./source/@mode')
+    source_type = Field('./source/@type')
+    source_path = Field('./source/@path')
+    vlan_tags = Values('./vlan/tag/@id')
+    virtualport_type = Field('./virtualport/@type')
+    virtualport_interfaceid = Field('./virtualport/parameters/@interfaceid')
+    script_path = Field('./script/@path')
+    target_dev = Field('./target/@dev')
+    model = Field('./model/@type')
+    driver_name = Field('./driver/@name')
+    driver_queues = Field('./driver/@queues', INT)
+    driver_rx_queue_size = Field('./driver/@rx_queue_size', INT)
+    driver_tx_queue_size = Field('./driver/@tx_queue_size', INT)
+    filterref = Field('./filterref/@filter')
+    filterref_parameters = Children('./filterref/parameter', FilterParameter)
+    link_state = Field('./link/@state', Enum('up', 'down'))
+    mtu = Field('./mtu/@size', INT)
+    bandwidth_inbound_average = Field('./bandwidth/inbound/@average', INT)
+    bandwidth_inbound_peak = Field('./bandwidth/inbound/@peak', INT)
+    bandwidth_inbound_burst = Field('./bandwidth/inbound/@burst', INT)
+    bandwidth_outbound_average = Field('./bandwidth/outbound/@average', INT)
+    bandwidth_outbound_peak = Field('./bandwidth/outbound/@peak', INT)
+    bandwidth_outbound_burst = Field('./bandwidth/outbound/@burst', INT)
+    rom_bar = Field('./rom/@bar')
+    boot_order = Field('./boot/@order', INT)
+
+
+class CharDevice(Device):
+    """serial, console, parallel and channel devices share this shape."""
+
+    ORDER = {'': ('source', 'protocol', 'log', 'target', 'alias',
+                  'address')}
+    type = Field('@type')
+    source_path = Field('./source/@path')
+    source_mode = Field('./source/@mode')
+    source_host = Field('./source/@host')
+    source_service = Field('./source/@service')
+    protocol_type = Field('./protocol/@type')
+    log_file = Field('./log/@file')
+    log_append = Field('./log/@append')
+    target_type = Field('./target/@type')
+    target_port = Field('./target/@port', INT)
+    target_name = Field('./target/@name')
+    target_model = Field('./target/model/@name')
+
+
+class Serial(CharDevice):
+    TAG = 'serial'
+
+
+class Console(CharDevice):
+    TAG = 'console'
+
+
+class Parallel(CharDevice):
+    TAG = 'parallel'
+
+
+class Channel(CharDevice):
+    TAG = 'channel'
+
+
+class GraphicsListen(XMLObject):
+    TAG = 'listen'
+    type = Field('@type', Enum('address', 'network', 'socket', 'none'))
+    address = Field('@address')
+    network = Field('@network')
+    socket = Field('@socket')
+
+
+class Graphics(Device):
+    TAG = 'graphics'
+    type = Field('@type', Enum('vnc', 'spice', 'sdl', 'rdp', 'desktop',
+                               'egl-headless', 'dbus'))
+    port = Field('@port', INT)
+    autoport = Field('@autoport', YESNO)
+    websocket = Field('@websocket', INT)
+    listen = Field('@listen')
+    passwd = Field('@passwd')
+    keymap = Field('@keymap')
+    listens = Children('./listen', GraphicsListen)
+
+
+class Video(Device):
+    TAG = 'video'
+    model = Field('./model/@type')
+    vram = Field('./model/@vram', INT)
+    heads = Field('./model/@heads', INT)
+    primary = Field('./model/@primary', YESNO)
+
+
+class Input(Device):
+    TAG = 'input'
+    type = Field('@type', Enum('mouse', 'tablet', 'keyboard', 'passthrough',
+                               'evdev'))
+    bus = Field('@bus')
+
+
+class Sound(Device):
+    TAG = 'sound'
+    model = Field('@model')
+
+
+class MemBalloon(Device):
+    TAG = 'memballoon'
+    model = Field('@model')
+    autodeflate = Field('@autodeflate', Enum('on', 'off'))
+    stats_period = Field('./stats/@period', INT)
+
+
+class RNG(Device):
+    TAG = 'rng'
+    model = Field('@model')
+    rate_bytes = Field('./rate/@bytes', INT)
+    rate_period = Field('./rate/@period', INT)
+    backend_model = Field('./backend/@model')
+    backend_path = Field('./backend')
+
+
+class Watchdog(Device):
+    TAG = 'watchdog'
+    model = Field('@model')
+    action = Field('@action')
+
+
+class HostdevPCI(Device):
+    """A host device; the typed fields cover PCI passthrough."""
+
+    TAG = 'hostdev'
+    ORDER = {'': ('driver', 'source', 'boot', 'rom', 'alias', 'address')}
+    mode = Field('@mode')
+    type = Field('@type')
+    managed = Field('@managed', YESNO)
+    driver_name = Field('./driver/@name')
+    source_address = Child('./source/address', Address)
+    boot_order = Field('./boot/@order', INT)
+
+
+class TPM(Device):
+    TAG = 'tpm'
+    model = Field('@model')
+    backend_type = Field('./backend/@type')
+    backend_version = Field('./backend/@version')
+    backend_device_path = Field('./backend/device/@path')
+    backend_encryption_secret = Field('./backend/encryption/@secret')
+
+
+class Panic(Device):
+    TAG = 'panic'
+    model = Field('@model')
+
+
+class Filesystem(Device):
+    TAG = 'filesystem'
+    type = Field('@type')
+    accessmode = Field('@accessmode')
+    driver_type = Field('./driver/@type')
+    source_dir = Field('./source/@dir')
+    source_file = Field('./source/@file')
+    target_dir = Field('./target/@dir')
+    readonly = Flag('./readonly')
+
+
+class Vsock(Device):
+    TAG = 'vsock'
+    model = Field('@model')
+    cid_auto = Field('./cid/@auto', YESNO)
+    cid_address = Field('./cid/@address', INT)

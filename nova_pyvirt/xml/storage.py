@@ -1,0 +1,88 @@
+"""Secrets, storage pools and storage volumes."""
+
+from nova_pyvirt.xml.core import Children, Enum, Field, INT, Scaled, \
+    XMLObject, YESNO
+
+
+class Secret(XMLObject):
+    TAG = 'secret'
+    ephemeral = Field('@ephemeral', YESNO)
+    private = Field('@private', YESNO)
+    uuid = Field('./uuid')
+    description = Field('./description')
+    usage_type = Field('./usage/@type', Enum('volume', 'ceph', 'iscsi',
+                                             'tls', 'vtpm'))
+    usage_volume = Field('./usage/volume')
+    usage_name = Field('./usage/name')
+    usage_target = Field('./usage/target')
+
+
+class Permissions(XMLObject):
+    TAG = 'permissions'
+    mode = Field('./mode')
+    owner = Field('./owner', INT)
+    group = Field('./group', INT)
+    label = Field('./label')
+
+
+class SourceHost(XMLObject):
+    TAG = 'host'
+    name = Field('@name')
+    port = Field('@port', INT)
+
+
+class SourceDevice(XMLObject):
+    TAG = 'device'
+    path = Field('@path')
+
+
+class StoragePool(XMLObject):
+    """dir, fs, netfs, logical, disk, iscsi, iscsi-direct, rbd... pools."""
+
+    TAG = 'pool'
+    ORDER = {'': ('name', 'uuid', 'capacity', 'allocation', 'available',
+                  'features', 'source', 'target')}
+    type = Field('@type', Enum('dir', 'fs', 'netfs', 'logical', 'disk',
+                               'iscsi', 'iscsi-direct', 'scsi', 'mpath',
+                               'rbd', 'sheepdog', 'gluster', 'zfs',
+                               'vstorage'))
+    name = Field('./name')
+    uuid = Field('./uuid')
+    capacity = Scaled('./capacity', unit='bytes')
+    allocation = Scaled('./allocation', unit='bytes')
+    available = Scaled('./available', unit='bytes')
+    source_hosts = Children('./source/host', SourceHost)
+    source_devices = Children('./source/device', SourceDevice)
+    source_dir = Field('./source/dir/@path')
+    source_name = Field('./source/name')
+    source_format = Field('./source/format/@type')
+    source_auth_type = Field('./source/auth/@type')
+    source_auth_username = Field('./source/auth/@username')
+    source_auth_secret_usage = Field('./source/auth/secret/@usage')
+    source_auth_secret_uuid = Field('./source/auth/secret/@uuid')
+    source_initiator_iqn = Field('./source/initiator/iqn/@name')
+    target_path = Field('./target/path')
+    target_permissions = Children('./target/permissions', Permissions)
+
+
+class StorageVolume(XMLObject):
+    TAG = 'volume'
+    ORDER = {'': ('name', 'key', 'source', 'capacity', 'allocation',
+                  'physical', 'target', 'backingStore'),
+             'target': ('path', 'format', 'permissions', 'timestamps',
+                        'compat', 'clusterSize', 'nocow', 'features')}
+    type = Field('@type', Enum('file', 'block', 'dir', 'network',
+                               'netdir', 'ploop'))
+    name = Field('./name')
+    key = Field('./key')
+    capacity = Scaled('./capacity', unit='bytes')
+    allocation = Scaled('./allocation', unit='bytes')
+    physical = Scaled('./physical', unit='bytes')
+    target_path = Field('./target/path')
+    target_format = Field('./target/format/@type')
+    target_permissions = Children('./target/permissions', Permissions)
+    target_compat = Field('./target/compat')
+    target_cluster_size = Scaled('./target/clusterSize', unit='bytes')
+    backing_path = Field('./backingStore/path')
+    backing_format = Field('./backingStore/format/@type')
+

@@ -1,0 +1,175 @@
+"""Behaviour of the declarative core: fields, ordering, errors, equality."""
+
+from lxml import etree
+from oslotest import base
+
+from nova_pyvirt import xml
+from nova_pyvirt.xml import devices
+from nova_pyvirt.xml import domain as domain_mod
+
+
+class FieldTest(base.BaseTestCase):
+
+    def test_keyword_constructor_and_typed_reads(self):
+        disk = devices.Disk(type='file', device='disk', driver_name='qemu',
+                            driver_type='qcow2', source_file='/d/disk',
+                            target_dev='vda', target_bus='virtio',
+                            serial='vol-1', readonly=True, boot_order=1)
+        root = etree.fromstring(disk.to_xml().encode())
+        self.assertEqual('qcow2', root.find('driver').get('type'))
+        self.assertEqual('/d/disk', root.find('source').get('file'))
+        self.assertEqual('vol-1', root.findtext('serial'))
+        self.assertIsNotNone(root.find('readonly'))
+        self.assertEqual('1', root.find('boot').get('order'))
+        self.assertEqual(1, disk.boot_order)
+        self.assertEqual('/d/disk', disk.source_path)
+
+    def test_children_are_written_in_declared_order(self):
+        disk = devices.Disk(serial='s', target_dev='vda', driver_name='qemu')
+        disk.source_file = '/x'
+        self.assertEqual(['driver', 'source', 'target', 'serial'],
+                         [c.tag for c in disk.element])
+
+    def test_yes_no_rejects_maybe(self):
+        graphics = devices.Graphics(type='vnc')
+        exc = self.assertRaises(xml.XMLValueError, setattr, graphics,
+                                'autoport', 'maybe')
+        self.assertIn('autoport', str(exc))
+        self.assertIn("'maybe'", str(exc))
+
+    def test_int_rejects_x(self):
+        dom = xml.Domain()
+        exc = self.assertRaises(xml.XMLValueError, setattr, dom, 'vcpu', 'x')
+        self.assertIn('Domain.vcpu', str(exc))
+        self.assertIsNone(dom.element.find('vcpu'))
+
+    def test_bad_stored_value_names_the_field(self):
+        dom = xml.parse('<domain><vcpu>lots</vcpu></domain>')
+        exc = self.assertRaises(xml.XMLValueError, getattr, dom, 'vcpu')
+        self.assertIn('Domain.vcpu', str(exc))
+        self.assertIn('lots', str(exc))
+
+    def test_enum_rejects_unknown_value(self):
+        disk = devices.Disk()
+        exc = self.assertRaises(xml.XMLValueError, setattr, disk,
+                                'driver_cache', 'sometimes')
+        self.assertIn('driver_cache', str(exc))
+
+    def test_unknown_keyword_is_an_error(self):
+        exc = self.assertRaises(TypeError, devices.Disk, colour='red')
+        self.assertIn('colour', str(exc))
+
+    def test_wrong_root(self):
+        exc = self.assertRaises(xml.XMLDocumentError, xml.Domain.from_xml,
+                                '<pool type="dir"/>')
+        self.assertIn('pool', str(exc))
+        exc = self.assertRaises(xml.XMLDocumentError, xml.parse, '<nope/>')
+        self.assertIn('nope', str(exc))
+        self.assertRaises(xml.XMLDocumentError, xml.parse, '<domain>')
+
+    def test_clearing_a_field_prunes_empty_parents(self):
+        disk = devices.Disk(driver_cache='none')
+        disk.driver_cache = None
+        self.assertIsNone(disk.element.find('driver'))
+
+    def test_unknown_markup_survives_edits(self):
+        text = ('<domain type="kvm"><name>a</name><future x="1"><y/></future>'
+                '<devices><disk type="file"><gizmo/></disk></devices>'
+                '</domain>')
+        dom = xml.parse(text)
+        dom.disks[0].target_dev = 'vda'
+        dom.name = 'b'
+        out = etree.fromstring(dom.to_xml().encode())
+        self.assertIsNotNone(out.find('future/y'))
+        self.assertIsNotNone(out.find('devices/disk/gizmo'))
+        self.assertEqual('b', out.findtext('name'))
+
+    def test_scaled_memory_honours_units(self):
+        dom = xml.parse("<domain><memory unit='GiB'>2</memory>"
+                        "<currentMemory unit='MB'>1000</currentMemory>"
+                        "</domain>")
+        self.assertEqual(2 * 1024 * 1024, dom.memory_kib)
+        self.assertEqual(976562, dom.current_memory_kib)
+        dom.memory_kib = 4096
+        self.assertEqual('KiB', dom.element.find('memory').get('unit'))
+        self.assertEqual('4096', dom.element.findtext('memory'))
+
+    def test_children_list_append_remove_and_device_order(self):
+        dom = xml.Domain(type='qemu', name='x')
+        dom.devices.append(devices.MemBalloon(model='virtio'))
+        dom.devices.append(devices.Disk(type='file', target_dev='vda'))
+        dom.emulator = '/usr/bin/qemu-system-x86_64'
+        dom.interfaces.append(devices.Interface(type='network'))
+        self.assertEqual(['emulator', 'disk', 'interface', 'memballoon'],
+                         [c.tag for c in dom.element.find('devices')])
+        # <emulator> is a child of <devices> too, seen as a plain view.
+        self.assertEqual(4, len(dom.devices))
+        self.assertIsInstance(dom.devices[1], devices.Disk)
+        self.assertIsInstance(dom.devices[3], devices.MemBalloon)
+        dom.disks.remove(devices.Disk(type='file', target_dev='vda'))
+        self.assertEqual(0, len(dom.disks))
+        self.assertRaises(xml.XMLValueError, dom.disks.append,
+                          devices.Interface())
+
+    def test_child_assignment_replaces_in_place(self):
+        dom = xml.Domain(name='x', on_crash='destroy')
+        dom.clock = domain_mod.Clock(offset='utc')
+        dom.os = domain_mod.OS(type='hvm', arch='x86_64', boot_devices=['hd'])
+        self.assertEqual(['name', 'os', 'clock', 'on_crash'],
+                         [c.tag for c in dom.element])
+        dom.clock = domain_mod.Clock(offset='localtime')
+        self.assertEqual(1, len(dom.element.findall('clock')))
+        self.assertEqual('localtime', dom.clock.offset)
+        dom.os.kernel = '/k'
+        self.assertEqual('/k', dom.element.findtext('os/kernel'))
+
+    def test_values_list(self):
+        os_ = domain_mod.OS(boot_devices=['hd', 'cdrom'])
+        self.assertEqual(['hd', 'cdrom'], os_.boot_devices)
+        os_.boot_devices = ['network']
+        self.assertEqual(['network'],
+                         [b.get('dev') for b in os_.element.findall('boot')])
+
+    def test_switch_refuses_a_type_without_path(self):
+        disk = devices.Disk(type='network')
+        exc = self.assertRaises(xml.XMLValueError, setattr, disk,
+                                'source_path', '/x')
+        self.assertIn('network', str(exc))
+
+    def test_nova_metadata_namespace(self):
+        dom = xml.Domain(name='x')
+        dom.nova_instance = domain_mod.NovaInstance(
+            name='vm1', flavor=domain_mod.NovaFlavor(name='m1', vcpus=2))
+        out = dom.to_xml()
+        self.assertIn('xmlns:nova="http://openstack.org/xmlns/libvirt/nova/'
+                      '1.1"', out)
+        self.assertIn('<nova:name>vm1</nova:name>', out)
+        again = xml.parse(out)
+        self.assertEqual('m1', again.nova_instance.flavor.name)
+        self.assertEqual(2, again.nova_instance.flavor.vcpus)
+
+    def test_equality_is_canonical(self):
+        a = xml.parse('<domain type="kvm">\n  <name>a</name>\n</domain>')
+        b = xml.parse("<domain type='kvm'><name>a</name></domain>")
+        self.assertEqual(a, b)
+        b.name = 'b'
+        self.assertNotEqual(a, b)
+
+    def test_copy_is_detached(self):
+        dom = xml.Domain(name='a')
+        clone = dom.copy()
+        clone.name = 'b'
+        self.assertEqual('a', dom.name)
+
+    def test_clock_timer_lookup_and_hyperv(self):
+        clock = domain_mod.Clock(offset='utc', timers=[
+            domain_mod.Timer(name='pit', tickpolicy='delay'),
+            domain_mod.Timer(name='hpet', present=False)])
+        self.assertFalse(clock.timer('hpet').present)
+        self.assertEqual('delay', clock.timer('pit').tickpolicy)
+        features = domain_mod.Features(acpi=True, hyperv=domain_mod.HyperV(
+            relaxed=True, spinlocks=True, spinlocks_retries=8191))
+        self.assertEqual('on', features.element.find(
+            'hyperv/relaxed').get('state'))
+        self.assertEqual('8191', features.element.find(
+            'hyperv/spinlocks').get('retries'))
