@@ -150,6 +150,7 @@ class CapsCPUMode(CapsWithEnums):
 
 class CapsLoader(CapsWithEnums):
     TAG = 'loader'
+    ORDER = {'': ('value', 'enum')}
     values = Values('./value')
 
 

@@ -617,6 +617,18 @@ class XMLObject(object):
             setattr(self, name, value)
 
     @classmethod
+    def with_tag(cls, tag, **values):
+        """Build an object whose element name is chosen by the caller.
+
+        For classes that describe a shape shared by several elements, such
+        as the device kinds of domain capabilities.
+        """
+        obj = cls(make_element(tag))
+        for name, value in values.items():
+            setattr(obj, name, value)
+        return obj
+
+    @classmethod
     def wrap(cls, element):
         """A view over an existing element (no copy)."""
         obj = cls.__new__(cls)

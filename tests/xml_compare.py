@@ -1,0 +1,44 @@
+"""Check that libvirt kept every element and attribute a document set."""
+
+
+def _path(element):
+    parts = []
+    while element is not None:
+        parts.append(element.tag)
+        element = element.getparent()
+    return '/'.join(reversed(parts))
+
+
+def _matches(mine, theirs):
+    for name, value in mine.attrib.items():
+        if theirs.get(name) != value:
+            return False
+    text = (mine.text or '').strip()
+    if len(mine) == 0 and text and (theirs.text or '').strip() != text:
+        return False
+    return True
+
+
+def missing(mine, theirs):
+    """Elements of ``mine`` with no matching element in ``theirs``.
+
+    An element matches when the other tree has an element at the same tag
+    path carrying all its attributes (same values) and, for leaves, the same
+    text, and when its own parent matched.  Returns readable descriptions.
+    """
+    problems = []
+
+    def walk(node, candidates):
+        found = [c for c in candidates if c.tag == node.tag
+                 and _matches(node, c)]
+        if not found:
+            problems.append('%s %s %r' % (_path(node), dict(node.attrib),
+                                          (node.text or '').strip()))
+            return
+        for child in node:
+            if not isinstance(child.tag, str):
+                continue
+            walk(child, [g for c in found for g in c])
+
+    walk(mine, [theirs])
+    return problems
