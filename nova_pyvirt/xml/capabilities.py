@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Host capabilities and domain capabilities documents.
 
 ``<capabilities>`` (``virConnectGetCapabilities``) says what the host is and
@@ -6,9 +18,16 @@ which guest architectures/domain types it runs; ``<domainCapabilities>``
 type combination supports: CPU modes and models, firmware, device enums.
 """
 
-from nova_pyvirt.xml.core import Child, Children, Field, Flag, INT, \
-    Scaled, Values, XMLObject, YESNO
-from nova_pyvirt.xml.cpu import CPU, CPUFeature
+from nova_pyvirt.xml.core import Child
+from nova_pyvirt.xml.core import Children
+from nova_pyvirt.xml.core import Field
+from nova_pyvirt.xml.core import Flag
+from nova_pyvirt.xml.core import INT
+from nova_pyvirt.xml.core import Scaled
+from nova_pyvirt.xml.core import Values
+from nova_pyvirt.xml.core import XMLObject
+from nova_pyvirt.xml.core import YESNO
+from nova_pyvirt.xml import cpu as cpu_xml
 
 
 # -- <capabilities> ---------------------------------------------------------
@@ -46,7 +65,7 @@ class SecModel(XMLObject):
 class Host(XMLObject):
     TAG = 'host'
     uuid = Field('./uuid')
-    cpu = Child('./cpu', CPU)
+    cpu = Child('./cpu', cpu_xml.CPU)
     power_management = Child('./power_management', XMLObject)
     iommu_support = Field('./iommu/@support', YESNO)
     live_migration = Flag('./migration_features/live')
@@ -145,7 +164,7 @@ class CapsCPUMode(CapsWithEnums):
     name = Field('@name')
     models = Children('./model', CapsCPUModel)
     vendor = Field('./vendor')
-    features = Children('./feature', CPUFeature)
+    features = Children('./feature', cpu_xml.CPUFeature)
 
 
 class CapsLoader(CapsWithEnums):
@@ -186,7 +205,7 @@ class DomainCapabilities(XMLObject):
         return bool(mode is not None and mode.supported)
 
     def device(self, name):
-        """The device kind called ``name`` (``disk``, ``video``...), or None."""
+        """The device kind called ``name`` (``disk``, ``video``), or None."""
         element = self.element.find('devices/' + name)
         return None if element is None else CapsDevice.wrap(element)
 

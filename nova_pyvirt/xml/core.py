@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The declarative core of the libvirt XML object model.
 
 An :class:`XMLObject` wraps one lxml element and stores nothing else: every
@@ -283,7 +295,7 @@ class Field(object):
 
 
 class Flag(Field):
-    """True when the element at the path exists (``<acpi/>``, ``<readonly/>``)."""
+    """True when the element at the path exists (``<acpi/>``)."""
 
     def __init__(self, path, doc=None):
         super(Flag, self).__init__(path, doc=doc)
@@ -471,7 +483,8 @@ class Children(Field):
     def check(self, item):
         if not isinstance(item, XMLObject) or (
                 isinstance(self.cls, type) and not isinstance(item, self.cls)):
-            raise XMLValueError('cannot add %r to %s' % (item, self.describe()))
+            raise XMLValueError('cannot add %r to %s'
+                                % (item, self.describe()))
         step = self.path.steps[-1]
         if step.tag != '*' and item.element.tag != step.tag:
             raise XMLValueError('cannot add <%s> to %s' % (

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The ``<cpu>`` element: guest CPU, host CPU and standalone CPU documents.
 
 libvirt uses one ``<cpu>`` shape for a guest's CPU definition, the host CPU
@@ -5,7 +17,11 @@ in the capabilities document and ``virConnectCompareCPU``/baseline input, so
 one class covers all three.
 """
 
-from nova_pyvirt.xml.core import Children, Enum, Field, INT, XMLObject
+from nova_pyvirt.xml.core import Children
+from nova_pyvirt.xml.core import Enum
+from nova_pyvirt.xml.core import Field
+from nova_pyvirt.xml.core import INT
+from nova_pyvirt.xml.core import XMLObject
 
 CPU_MODES = ('custom', 'host-model', 'host-passthrough', 'maximum')
 FEATURE_POLICIES = ('force', 'require', 'optional', 'disable', 'forbid')

@@ -1,11 +1,31 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Guest devices: the children of a domain's ``<devices>`` element.
 
 Each class declares the fields nova's libvirt driver writes or reads; any
 other markup in a parsed device is kept untouched by the core.
 """
 
-from nova_pyvirt.xml.core import Child, Children, Enum, Field, Flag, INT, \
-    Switch, Values, XMLObject, YESNO
+from nova_pyvirt.xml.core import Child
+from nova_pyvirt.xml.core import Children
+from nova_pyvirt.xml.core import Enum
+from nova_pyvirt.xml.core import Field
+from nova_pyvirt.xml.core import Flag
+from nova_pyvirt.xml.core import INT
+from nova_pyvirt.xml.core import Switch
+from nova_pyvirt.xml.core import Values
+from nova_pyvirt.xml.core import XMLObject
+from nova_pyvirt.xml.core import YESNO
 
 # libvirt's own order of device kinds inside <devices>.
 DEVICE_ORDER = (

@@ -1,13 +1,34 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The ``<domain>`` document: a guest definition.
 
 Top-level sections (os, features, clock, tuning, sysinfo, nova's metadata)
-are declared here; the CPU lives in :mod:`cpu` and devices in
+are declared here; the cpu_xml.CPU lives in :mod:`cpu` and devices in
 :mod:`devices`.
 """
 
-from nova_pyvirt.xml.core import Child, Children, Enum, Field, Flag, INT, \
-    ONOFF, Scaled, Values, XMLObject, YESNO
-from nova_pyvirt.xml.cpu import CPU
+from nova_pyvirt.xml.core import Child
+from nova_pyvirt.xml.core import Children
+from nova_pyvirt.xml.core import Enum
+from nova_pyvirt.xml.core import Field
+from nova_pyvirt.xml.core import Flag
+from nova_pyvirt.xml.core import INT
+from nova_pyvirt.xml.core import ONOFF
+from nova_pyvirt.xml.core import Scaled
+from nova_pyvirt.xml.core import Values
+from nova_pyvirt.xml.core import XMLObject
+from nova_pyvirt.xml.core import YESNO
+from nova_pyvirt.xml import cpu as cpu_xml
 from nova_pyvirt.xml import devices as dev
 
 # -- nova's metadata (namespace http://openstack.org/xmlns/libvirt/nova/1.1)
@@ -257,7 +278,7 @@ class Domain(XMLObject):
     sysinfo = Child('./sysinfo', Sysinfo)
     os = Child('./os', OS)
     features = Child('./features', Features)
-    cpu = Child('./cpu', CPU)
+    cpu = Child('./cpu', cpu_xml.CPU)
     clock = Child('./clock', Clock)
     on_poweroff = Field('./on_poweroff')
     on_reboot = Field('./on_reboot')

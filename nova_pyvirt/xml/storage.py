@@ -1,7 +1,24 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Secrets, storage pools and storage volumes."""
 
-from nova_pyvirt.xml.core import Children, Enum, Field, INT, Scaled, \
-    XMLObject, YESNO
+from nova_pyvirt.xml.core import Children
+from nova_pyvirt.xml.core import Enum
+from nova_pyvirt.xml.core import Field
+from nova_pyvirt.xml.core import INT
+from nova_pyvirt.xml.core import Scaled
+from nova_pyvirt.xml.core import XMLObject
+from nova_pyvirt.xml.core import YESNO
 
 
 class Secret(XMLObject):
@@ -85,4 +102,3 @@ class StorageVolume(XMLObject):
     target_cluster_size = Scaled('./target/clusterSize', unit='bytes')
     backing_path = Field('./backingStore/path')
     backing_format = Field('./backingStore/format/@type')
-

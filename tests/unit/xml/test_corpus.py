@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The object model against libvirt 9.0's own test XML.
 
 Round trips must be exact (canonically) for every file, and typed reads must
@@ -101,7 +113,8 @@ class TypedReadTest(base.BaseTestCase):
                              disk.source_protocol, where)
             self.assertEqual(_xp1(node, './source/@name'),
                              disk.source_name, where)
-            self.assertEqual([h.get('name') for h in node.xpath('./source/host')],
+            hosts = node.xpath('./source/host')
+            self.assertEqual([h.get('name') for h in hosts],
                              [h.name for h in disk.source_hosts], where)
         self.assertEqual(_xp1(node, './target/@dev'), disk.target_dev, where)
         self.assertEqual(_xp1(node, './target/@bus'), disk.target_bus, where)
@@ -197,7 +210,8 @@ class TypedReadTest(base.BaseTestCase):
             disk = caps.device('disk')
             if disk is not None:
                 self.assertEqual(
-                    root.xpath("./devices/disk/enum[@name='bus']/value/text()"),
+                    root.xpath("./devices/disk/enum[@name='bus']/value"
+                               "/text()"),
                     disk.enum('bus'), path)
 
     def test_cpus(self):

@@ -1,0 +1,194 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``nova-pyvirt render-xml``: print the domain XML the driver would write.
+
+Operators see what will run before it runs: give a flavor, image properties
+and optionally saved host documents; without them the local libvirt is asked
+(falling back to an embedded QEMU driver when no daemon answers).
+"""
+
+import os
+import sys
+
+import libvirt
+from oslo_utils import uuidutils
+
+from nova import exception as nova_exception
+from nova import objects
+
+from nova_pyvirt import conf as pyvirt_conf
+from nova_pyvirt import connection
+from nova_pyvirt.design import cpu
+from nova_pyvirt.design import guest
+from nova_pyvirt.design import request
+from nova_pyvirt import exception
+from nova_pyvirt import hostfacts
+
+FLAVOR_FIELDS = {'vcpus': 'vcpus', 'ram': 'memory_mb', 'disk': 'root_gb',
+                 'ephemeral': 'ephemeral_gb', 'swap': 'swap', 'name': 'name'}
+EMBED_ROOT = os.path.join(os.path.expanduser('~'), '.cache', 'nova-pyvirt',
+                          'embed')
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_flavor(text):
+    """``vcpus=2,ram=2048,disk=20,hw:cpu_sockets=2`` -> nova Flavor."""
+    values = {'name': 'render-xml', 'vcpus': 1, 'memory_mb': 512,
+              'root_gb': 1, 'ephemeral_gb': 0, 'swap': 0}
+    extra_specs = {}
+    for item in filter(None, (text or '').split(',')):
+        key, sep, value = item.partition('=')
+        if not sep:
+            raise UsageError('--flavor item %r is not key=value' % item)
+        key = key.strip()
+        if key in FLAVOR_FIELDS:
+            field = FLAVOR_FIELDS[key]
+            if field != 'name':
+                try:
+                    value = int(value)
+                except ValueError:
+                    raise UsageError('--flavor %s=%r is not an integer'
+                                     % (key, value))
+            values[field] = value
+        else:
+            extra_specs[key] = value.strip()
+    return objects.Flavor(extra_specs=extra_specs, **values)
+
+
+def parse_image_properties(items):
+    """Repeated ``k=v`` -> ImageMeta, checking each property on its own."""
+    props = {}
+    for item in items or []:
+        key, sep, value = item.partition('=')
+        if not sep:
+            raise UsageError('--image-property %r is not key=value' % item)
+        key = key.strip()
+        if key not in objects.ImageMetaProps.fields:
+            raise exception.InvalidImageProperty(
+                name=key, value=value, reason='not an image property nova '
+                'knows')
+        try:
+            objects.ImageMetaProps.from_dict({key: value})
+        except ValueError as exc:
+            raise exception.InvalidImageProperty(name=key, value=value,
+                                                 reason=exc)
+        props[key] = value
+    return objects.ImageMeta.from_dict({'properties': props})
+
+
+def local_disks(instance_dir, flavor):
+    disks = [request.LocalDisk('disk', os.path.join(instance_dir, 'disk'))]
+    if flavor.ephemeral_gb:
+        disks.append(request.LocalDisk(
+            'disk.eph0', os.path.join(instance_dir, 'disk.eph0')))
+    if flavor.swap:
+        disks.append(request.LocalDisk(
+            'disk.swap', os.path.join(instance_dir, 'disk.swap'),
+            format='raw'))
+    return disks
+
+
+def host_facts(args, conf):
+    if args.capabilities or args.domain_capabilities:
+        if not (args.capabilities and args.domain_capabilities):
+            raise UsageError('--capabilities and --domain-capabilities go '
+                             'together')
+        return hostfacts.from_files(args.capabilities,
+                                    args.domain_capabilities)
+    uri = args.connection_uri or conf.pyvirt.connection_uri
+    try:
+        conn = connection.open_connection(
+            uri or connection.default_uri(conf.pyvirt.virt_type),
+            read_only=True)
+    except libvirt.libvirtError as exc:
+        if uri:
+            raise UsageError('cannot connect to %s: %s' % (uri, exc))
+        embedded = connection.prepare_embedded_root(EMBED_ROOT)
+        print('nova-pyvirt render-xml: no libvirt daemon (%s); asking the '
+              'embedded driver %s' % (exc.get_error_message(), embedded),
+              file=sys.stderr)
+        conn = connection.open_connection(embedded)
+    return hostfacts.from_connection(conn)
+
+
+def render(args, conf):
+    flavor = parse_flavor(args.flavor)
+    image_meta = parse_image_properties(args.image_property)
+    host = host_facts(args, conf)
+    instance = objects.Instance(
+        uuid=uuidutils.generate_uuid(), id=1, display_name='render-xml',
+        user_id='render-xml', project_id='render-xml', os_type=None)
+    instance_dir = os.path.join(conf.pyvirt.instances_path, instance.uuid)
+    arch = guest.guest_arch(host, image_meta)
+    guest_request = request.GuestRequest(
+        instance, flavor, image_meta, instance_dir,
+        local_disks=local_disks(instance_dir, flavor))
+    design = guest.design_guest(guest_request, conf, host)
+    cpu.validate_cpu_options(
+        conf, host.domain_capabilities(arch, design.machine_type,
+                                       conf.pyvirt.virt_type),
+        host.known_cpu_features)
+    return design
+
+
+def _configure(parser):
+    parser.add_argument('--flavor', default='vcpus=1,ram=512,disk=1',
+                        help='vcpus=N,ram=MiB,disk=GiB[,ephemeral=GiB,'
+                        'swap=MiB,name=NAME,extra_spec=value...]')
+    parser.add_argument('--image-property', action='append', default=[],
+                        metavar='KEY=VALUE', help='an image property '
+                        '(repeatable), e.g. hw_disk_bus=scsi')
+    parser.add_argument('--virt-type', choices=['kvm', 'qemu'],
+                        help='overrides [pyvirt] virt_type')
+    parser.add_argument('--config', action='append', default=[],
+                        metavar='NOVA_CONF', help='nova configuration file '
+                        '(repeatable)')
+    parser.add_argument('--capabilities', metavar='FILE',
+                        help='host capabilities XML (virsh capabilities)')
+    parser.add_argument('--domain-capabilities', metavar='FILE',
+                        help='domain capabilities XML (virsh '
+                        'domcapabilities)')
+    parser.add_argument('--connection-uri', help='libvirt URI to ask '
+                        'instead of [pyvirt] connection_uri')
+
+
+def load_config(config_files, virt_type=None):
+    conf = pyvirt_conf.CONF
+    args = []
+    for path in config_files:
+        args += ['--config-file', path]
+    conf(args, project='nova', default_config_files=[] if args else None)
+    if virt_type:
+        conf.set_override('virt_type', virt_type, group='pyvirt')
+    return conf
+
+
+def render_xml(args):
+    objects.register_all()
+    try:
+        conf = load_config(args.config, args.virt_type)
+        design = render(args, conf)
+    except (UsageError, nova_exception.NovaException) as exc:
+        print('nova-pyvirt render-xml: error: %s' % exc, file=sys.stderr)
+        return 2
+    print(design.domain.to_xml())
+    print('nova-pyvirt render-xml: machine type %s (stored with the '
+          'instance)' % design.machine_type, file=sys.stderr)
+    return 0
+
+
+COMMANDS = [('render-xml', render_xml,
+             'Print the domain XML the driver would generate.', _configure)]

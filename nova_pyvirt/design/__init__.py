@@ -1,0 +1,19 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Guest design: what nova asks for, turned into a libvirt domain.
+
+Pure code: :func:`nova_pyvirt.design.guest.design_guest` takes plain inputs
+(:mod:`nova_pyvirt.design.request`) and host documents and returns XML model
+objects, so it is tested without libvirt and shared by the driver and the
+``nova-pyvirt render-xml`` command.
+"""

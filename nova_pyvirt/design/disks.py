@@ -1,0 +1,165 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Disk devices: buses, target names, serials, caching and I/O limits.
+
+Buses come from the image (``hw_disk_bus``, ``hw_cdrom_bus``) and are checked
+against the buses the host's domain capabilities list for the machine type.
+Every volume's ``<serial>`` is its volume id, which is how the guest finds
+it under ``/dev/disk/by-id/virtio-<id>``.
+"""
+
+import string
+
+from nova_pyvirt import exception
+from nova_pyvirt.xml import devices as dev
+
+BUS_PREFIX = {'virtio': 'vd', 'scsi': 'sd', 'sata': 'sd', 'usb': 'sd',
+              'ide': 'hd', 'fdc': 'fd', 'xen': 'xvd'}
+FLAVOR_QUOTA_PREFIX = 'quota:disk_'
+
+
+def _supported_buses(domain_caps):
+    disk = domain_caps.device('disk')
+    return disk.enum('bus') if disk is not None else []
+
+
+def choose_bus(domain_caps, image_meta, device='disk'):
+    """The bus for ``device`` (disk or cdrom), checked against the host."""
+    prop = 'hw_cdrom_bus' if device == 'cdrom' else 'hw_disk_bus'
+    supported = _supported_buses(domain_caps)
+    requested = image_meta.properties.get(prop)
+    if requested:
+        if requested not in supported:
+            raise exception.InvalidImageProperty(
+                name=prop, value=requested,
+                reason='machine type %s on this host supports disk buses %s'
+                % (domain_caps.machine, ', '.join(supported)))
+        return requested
+    defaults = ('ide', 'sata') if device == 'cdrom' else ('virtio',)
+    return next((b for b in defaults if b in supported), supported[0])
+
+
+class TargetNames(object):
+    """Hands out ``vda``, ``vdb``... per bus prefix, skipping taken names."""
+
+    def __init__(self):
+        self.taken = set()
+
+    def claim(self, bus, wanted=None):
+        prefix = BUS_PREFIX.get(bus, 'sd')
+        if wanted:
+            name = wanted.rsplit('/', 1)[-1]
+            if name.startswith(prefix) and name not in self.taken:
+                self.taken.add(name)
+                return name
+        for letter in string.ascii_lowercase:
+            name = prefix + letter
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+        raise exception.InvalidBDMLocalsLimit()
+
+
+def flavor_iotune(flavor):
+    """``quota:disk_*`` extra specs as an ``<iotune>``, or None."""
+    tune = None
+    for key, value in sorted((flavor.extra_specs or {}).items()):
+        if not key.startswith(FLAVOR_QUOTA_PREFIX):
+            continue
+        name = key[len(FLAVOR_QUOTA_PREFIX):]
+        if name not in dev.IOTUNE_FIELDS:
+            raise exception.InvalidFlavorExtraSpec(
+                name=key, value=value, reason='unknown disk I/O limit')
+        try:
+            number = int(value)
+            if number < 0:
+                raise ValueError(value)
+        except ValueError:
+            raise exception.InvalidFlavorExtraSpec(
+                name=key, value=value, reason='must be a non-negative '
+                'integer')
+        tune = tune or dev.IOTune()
+        setattr(tune, name, number)
+    return tune
+
+
+def qos_iotune(volume):
+    tune = None
+    for key, value in sorted(volume.qos_specs.items()):
+        if key in dev.IOTUNE_FIELDS and value not in (None, ''):
+            tune = tune or dev.IOTune()
+            setattr(tune, key, int(value))
+    return tune
+
+
+def local_disk(spec, bus, target, iotune, cache_mode):
+    disk = dev.Disk(type=spec.source_type, device=spec.device,
+                    driver_name='qemu', driver_type=spec.format)
+    if spec.device == 'cdrom':
+        disk.readonly = True
+    else:
+        disk.driver_cache = cache_mode
+    disk.source_path = spec.path
+    disk.target_dev = target
+    disk.target_bus = bus
+    if iotune is not None and spec.device == 'disk':
+        disk.iotune = iotune.copy()
+    return disk
+
+
+def volume_disk(volume, bus, target):
+    """A volume's disk: the driver's source plus nova's volume semantics."""
+    disk = volume.source.copy()
+    disk.device = volume.device
+    disk.driver_name = 'qemu'
+    if disk.driver_type is None:
+        disk.driver_type = 'raw'
+    disk.driver_cache = 'none'
+    if volume.discard:
+        disk.driver_discard = 'unmap'
+    disk.target_dev = target
+    disk.target_bus = bus
+    disk.serial = volume.volume_id
+    disk.readonly = bool(volume.read_only)
+    disk.shareable = bool(volume.multiattach)
+    tune = qos_iotune(volume)
+    if tune is not None:
+        disk.iotune = tune
+    if volume.boot_index is not None and volume.boot_index >= 0:
+        disk.boot_order = volume.boot_index + 1
+    return disk
+
+
+def design_disks(request, domain_caps, conf):
+    """All disk devices in order: local disks, then volumes by boot index."""
+    names = TargetNames()
+    disk_bus = choose_bus(domain_caps, request.image_meta, 'disk')
+    cdrom_bus = None
+    iotune = flavor_iotune(request.flavor)
+    disks = []
+    for spec in request.local_disks:
+        if spec.device == 'cdrom':
+            cdrom_bus = cdrom_bus or choose_bus(
+                domain_caps, request.image_meta, 'cdrom')
+            bus = spec.bus or cdrom_bus
+        else:
+            bus = spec.bus or disk_bus
+        disks.append(local_disk(spec, bus, names.claim(bus), iotune,
+                                conf.pyvirt.disk_cachemode))
+    volumes = sorted(request.volumes, key=lambda v: (
+        v.boot_index is None or v.boot_index < 0, v.boot_index or 0))
+    for volume in volumes:
+        bus = volume.bus or disk_bus
+        disks.append(volume_disk(volume, bus,
+                                 names.claim(bus, volume.mount_device)))
+    return disk_bus, disks

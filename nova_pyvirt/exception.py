@@ -1,0 +1,31 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Errors the driver raises, built on nova's so nova reports them as such."""
+
+from nova import exception
+from nova.i18n import _
+
+
+class InvalidImageProperty(exception.Invalid):
+    msg_fmt = _("Image property %(name)s=%(value)r is invalid: %(reason)s")
+
+
+class InvalidFlavorExtraSpec(exception.Invalid):
+    msg_fmt = _("Flavor extra spec %(name)s=%(value)r is invalid: "
+                "%(reason)s")
+
+
+class InvalidHostConfiguration(exception.InvalidConfiguration):
+    """A ``[pyvirt]`` option the host cannot honour; raised at startup."""
+
+    msg_fmt = _("[pyvirt] %(option)s = %(value)s: %(reason)s")

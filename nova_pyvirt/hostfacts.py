@@ -1,0 +1,69 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Gathering :class:`HostFacts` from a libvirt connection or from files.
+
+Domain capabilities are asked for once per (arch, machine, virt type) and
+kept; the CPU feature names libvirt knows come from its CPU map.
+"""
+
+import functools
+import glob
+import os
+
+from lxml import etree
+
+from nova_pyvirt.design import request
+from nova_pyvirt import xml
+
+CPU_MAP_DIR = '/usr/share/libvirt/cpu_map'
+_CPU_MAP_PREFIX = {'x86_64': 'x86', 'i686': 'x86', 'aarch64': 'arm',
+                   'ppc64le': 'ppc64', 'ppc64': 'ppc64'}
+
+
+def known_cpu_features(arch, cpu_map_dir=CPU_MAP_DIR):
+    """Feature names in libvirt's CPU map for ``arch`` (empty if absent)."""
+    prefix = _CPU_MAP_PREFIX.get(arch, arch)
+    names = set()
+    for path in glob.glob(os.path.join(cpu_map_dir,
+                                       '%s_features.xml' % prefix)):
+        tree = etree.parse(path)
+        names.update(tree.xpath('//feature/@name'))
+    return frozenset(names)
+
+
+def from_connection(conn):
+    capabilities = xml.parse(conn.getCapabilities())
+
+    @functools.lru_cache(maxsize=None)
+    def domain_capabilities(arch, machine, virt_type):
+        return xml.parse(conn.getDomainCapabilities(
+            None, arch, machine, virt_type, 0))
+
+    arch = capabilities.host.cpu.arch
+    return request.HostFacts(capabilities, domain_capabilities,
+                             known_cpu_features(arch))
+
+
+def from_files(capabilities_path, domain_capabilities_path):
+    """Host facts from saved documents; one domcaps document serves all."""
+    with open(capabilities_path, 'rb') as handle:
+        capabilities = xml.Capabilities.from_xml(handle.read())
+    with open(domain_capabilities_path, 'rb') as handle:
+        domain_caps = xml.DomainCapabilities.from_xml(handle.read())
+
+    def domain_capabilities(arch, machine, virt_type):
+        return domain_caps
+
+    arch = capabilities.host.cpu.arch
+    return request.HostFacts(capabilities, domain_capabilities,
+                             known_cpu_features(arch))

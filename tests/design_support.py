@@ -1,0 +1,68 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Building nova objects and configuration for guest design tests."""
+
+import fixtures
+from oslo_config import fixture as config_fixture
+
+from nova import objects
+
+from nova_pyvirt import conf as pyvirt_conf
+from nova_pyvirt.design import request
+
+objects.register_all()
+
+UUID = '2e1ea3a6-2bd9-4b7c-9d0b-5d5d1f1f0a01'
+VOLUME_ID = '5f4a2b1c-0d3e-4f5a-8b6c-7d8e9f0a1b2c'
+
+
+def flavor(vcpus=2, memory_mb=512, root_gb=1, extra_specs=None, **kw):
+    values = dict(name='m1.test', vcpus=vcpus, memory_mb=memory_mb,
+                  root_gb=root_gb, ephemeral_gb=0, swap=0,
+                  extra_specs=extra_specs or {})
+    values.update(kw)
+    return objects.Flavor(**values)
+
+
+def instance(**kw):
+    values = dict(uuid=UUID, id=7, display_name='vm1', user_id='user-1',
+                  project_id='project-1', os_type=None)
+    values.update(kw)
+    return objects.Instance(**values)
+
+
+def image_meta(**props):
+    return objects.ImageMeta.from_dict({'id': 'c0ffee00-0000-4000-8000-'
+                                              '000000000001',
+                                        'properties': props})
+
+
+def guest_request(flavor_=None, image=None, instance_dir='/srv/i/vm1',
+                  **kw):
+    return request.GuestRequest(
+        instance(), flavor_ or flavor(), image or image_meta(), instance_dir,
+        local_disks=kw.pop('local_disks', [
+            request.LocalDisk('disk', instance_dir + '/disk')]), **kw)
+
+
+class ConfFixture(fixtures.Fixture):
+    """nova's CONF with the [pyvirt] group, reset after the test."""
+
+    def _setUp(self):
+        self.conf = pyvirt_conf.CONF
+        self.fixture = self.useFixture(config_fixture.Config(self.conf))
+        self.conf([], project='nova', default_config_files=[])
+        self.addCleanup(self.conf.reset)
+
+    def set(self, group='pyvirt', **values):
+        self.fixture.config(group=group, **values)
