@@ -58,6 +58,10 @@ class XMLBenchSmokeTest(base.BaseTestCase):
         self.assertEqual(normalize(self.bench.parse_core_nova(text)),
                          normalize(self.bench.parse_core_ours(text)))
 
+    def test_model_gap_list_resolves(self):
+        gaps = self.bench.model_gaps()
+        self.assertLessEqual(len(gaps), len(self.bench.MODEL_GAPS))
+
     def test_timing_helper_runs(self):
         timings = self.bench.interleaved(
             [('a', len, ('x',)), ('b', len, ('yy',))], rounds=2,
