@@ -1,0 +1,18 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""nova_pyvirt: an out-of-tree Nova compute driver for libvirt/QEMU.
+
+nova-compute loads it with ``[DEFAULT] compute_driver = pyvirt.PyVirtDriver``
+through the ``nova.virt.pyvirt`` shim installed next to nova's own drivers.
+Options live in the ``[pyvirt]`` group (see :mod:`nova_pyvirt.conf`).
+"""

@@ -1,0 +1,311 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Options of the ``[pyvirt]`` group.
+
+Importing this module registers the group on nova's global ``CONF``
+(:data:`nova.conf.CONF`), which is the object nova-compute parses its
+configuration files into. :func:`list_opts` is the ``oslo.config.opts``
+entry point used by ``oslo-config-generator --namespace nova_pyvirt``.
+"""
+
+from oslo_config import cfg
+from oslo_config import types
+
+import nova.conf
+
+GROUP_NAME = 'pyvirt'
+
+pyvirt_group = cfg.OptGroup(
+    GROUP_NAME,
+    title='nova-pyvirt compute driver options',
+    help="""
+Options of the nova-pyvirt compute driver, loaded by nova-compute with
+``[DEFAULT] compute_driver = pyvirt.PyVirtDriver``.
+""")
+
+# "x86_64=q35", "aarch64=virt-7.2": host architecture = machine type.
+_MACHINE_TYPE_ITEM = types.String(
+    regex=r'^[A-Za-z0-9_]+=[A-Za-z0-9_.+-]+$',
+    type_name='arch=machine-type')
+
+# "+pcid", "-vmx", "pcid", "sse4.1": optional sign, then a CPU feature name.
+_CPU_FLAG_ITEM = types.String(
+    regex=r'^[+-]?[A-Za-z0-9_.-]+$',
+    type_name='[+|-]cpu-flag')
+
+hypervisor_opts = [
+    cfg.StrOpt(
+        'virt_type',
+        default='kvm',
+        choices=[
+            ('kvm', 'Hardware-accelerated guests (``<domain type="kvm">``); '
+                    'needs a usable ``/dev/kvm``.'),
+            ('qemu', 'Software emulation with QEMU TCG '
+                     '(``<domain type="qemu">``); slow, but runs anywhere.'),
+        ],
+        help="""
+Domain type of the guests this host runs.
+
+Related options:
+
+* ``connection_uri``: derived from this option when left empty.
+* ``cpu_mode``: its default depends on this option.
+"""),
+    cfg.StrOpt(
+        'connection_uri',
+        default='',
+        help="""
+libvirt connection URI.
+
+Empty (the default) means the URI derived from ``virt_type``, which is
+``qemu:///system`` for both ``kvm`` and ``qemu``. Any URI of libvirt's QEMU
+driver may be given. For example
+``qemu:///embed?root=/var/lib/nova-pyvirt/qemu`` runs QEMU through libvirt's
+embedded QEMU driver inside the nova-compute process, with no libvirt daemon
+(one embedded root per process, and no libvirt secrets in that mode).
+"""),
+]
+
+cpu_opts = [
+    cfg.StrOpt(
+        'cpu_mode',
+        default=None,
+        choices=[
+            ('host-model', 'Copy the host CPU model and feature flags '
+                           '(libvirt ``host-model``).'),
+            ('host-passthrough', 'Expose the host CPU exactly; live '
+                                 'migration then needs identical hosts.'),
+            ('custom', 'Use the first model of ``cpu_models`` that the host '
+                       'supports.'),
+            ('none', 'Write no ``<cpu>`` element: QEMU picks its default '
+                     'model.'),
+        ],
+        help="""
+CPU mode of the guests.
+
+Unset (the default) means ``host-model`` when ``virt_type`` is ``kvm`` and
+no ``<cpu>`` element (as ``none``) when ``virt_type`` is ``qemu``.
+
+Related options:
+
+* ``cpu_models``: required when this option is ``custom``, and only used then.
+* ``cpu_model_extra_flags``
+"""),
+    cfg.ListOpt(
+        'cpu_models',
+        default=[],
+        help="""
+Ordered list of named CPU models (as listed by ``virsh cpu-models x86_64``)
+for ``cpu_mode = custom``, most widely supported first, for example
+``Nehalem,SandyBridge,Haswell-noTSX``. A flavor or image may ask for one of
+them; otherwise the first model the host supports is used.
+"""),
+    cfg.ListOpt(
+        'cpu_model_extra_flags',
+        item_type=_CPU_FLAG_ITEM,
+        default=[],
+        help="""
+CPU feature flags to enable or disable on top of the CPU model.
+
+``+flag`` or a bare ``flag`` enables the feature, ``-flag`` disables it;
+names are case-insensitive. Example: ``+pcid, -vmx, ssbd``. Applies to
+``host-model`` and ``custom`` CPU modes.
+"""),
+    cfg.ListOpt(
+        'hw_machine_type',
+        item_type=_MACHINE_TYPE_ITEM,
+        default=None,
+        help="""
+Default machine type per host architecture, as ``arch=machine-type`` pairs,
+for example ``x86_64=q35``. Values can be checked with
+``virsh domcapabilities``. An image property ``hw_machine_type`` takes
+precedence; unset means libvirt's default machine type for the architecture.
+"""),
+]
+
+storage_opts = [
+    cfg.StrOpt(
+        'images_type',
+        default='qcow2',
+        choices=[
+            ('qcow2', 'A qcow2 overlay per disk, backed by a cached base '
+                      'image.'),
+            ('raw', 'A full raw copy of the image per disk.'),
+            ('lvm', 'A logical volume per disk in ``images_volume_group``.'),
+        ],
+        help='Backend that holds the ephemeral disks of instances.'),
+    cfg.StrOpt(
+        'images_volume_group',
+        help="""
+LVM volume group in which instance disks are created.
+
+Related options:
+
+* ``images_type``: required when it is ``lvm``.
+"""),
+    cfg.StrOpt(
+        'instances_path',
+        default='/var/lib/nova-pyvirt/instances',
+        help="""
+Directory holding one sub-directory per instance (disks, console log,
+domain XML) and the image cache.
+"""),
+    cfg.StrOpt(
+        'image_cache_subdirectory_name',
+        default='_base',
+        help="""
+Name of the image cache directory inside ``instances_path``: the base images
+downloaded from glance that qcow2 disks are backed by.
+"""),
+    cfg.IntOpt(
+        'remove_unused_base_images_after',
+        default=86400,
+        min=0,
+        help="""
+Seconds a cached base image must have gone unused (no instance disk backed
+by it) before the image cache manager deletes it.
+"""),
+]
+
+volume_opts = [
+    cfg.StrOpt(
+        'iscsi_transport',
+        default='kernel',
+        choices=[
+            ('kernel', 'The host logs in with its iSCSI initiator (os-brick) '
+                       'and the guest gets the block device.'),
+            ('qemu', 'QEMU connects to the target itself '
+                     '(``<disk type="network">`` with protocol ``iscsi``); '
+                     'nothing is attached on the host.'),
+        ],
+        help='How iSCSI volumes reach the guest.'),
+    cfg.StrOpt(
+        'nfs_transport',
+        default='mount',
+        choices=[
+            ('mount', 'Mount the export under ``nfs_mount_point_base`` and '
+                      'give the guest the file.'),
+            ('qemu', "QEMU's own NFS client opens the file "
+                     '(``<disk type="network">`` with protocol ``nfs``); '
+                     'nothing is mounted on the host.'),
+        ],
+        help='How NFS volumes reach the guest.'),
+    cfg.StrOpt(
+        'nfs_mount_point_base',
+        default='/var/lib/nova-pyvirt/mnt',
+        help="""
+Directory under which NFS exports are mounted, when ``nfs_transport`` is
+``mount``.
+"""),
+    cfg.StrOpt(
+        'nfs_mount_options',
+        help="""
+Options passed with ``-o`` to ``mount -t nfs``, for example
+``vers=4.1,proto=tcp``, when ``nfs_transport`` is ``mount``. Unset means the
+system defaults.
+"""),
+]
+
+migration_opts = [
+    cfg.StrOpt(
+        'remote_filesystem_transport',
+        default='ssh',
+        choices=[
+            ('ssh', 'Create directories and copy disks with ssh and scp.'),
+            ('rsync', 'Copy disks with rsync over ssh.'),
+        ],
+        help="""
+How disks and instance directories are copied between compute hosts during
+cold migration and resize.
+"""),
+]
+
+guest_opts = [
+    cfg.IntOpt(
+        'mem_stats_period_seconds',
+        default=10,
+        help="""
+Period in seconds of the guest memory balloon statistics. Zero or a
+negative value disables the statistics.
+"""),
+    cfg.IntOpt(
+        'wait_soft_reboot_seconds',
+        default=120,
+        min=1,
+        help="""
+Seconds to wait for a guest to shut down after an ACPI power-button
+request during a soft reboot before falling back to a hard reboot.
+"""),
+    cfg.IntOpt(
+        'live_device_detach_timeout',
+        default=30,
+        min=1,
+        help="""
+Seconds to wait for the guest to release a device (disk, interface) that is
+being detached from a running instance before the detach is reported as
+failed.
+"""),
+    cfg.StrOpt(
+        'disk_cachemode',
+        default='none',
+        choices=[
+            ('none', 'No host page cache (O_DIRECT); host writes are not '
+                     'cached, the guest sees a write cache it must flush.'),
+            ('writethrough', 'Host page cache for reads; every write is '
+                             'flushed to disk.'),
+            ('writeback', 'Host page cache for reads and writes; guest '
+                          'flushes reach the disk.'),
+            ('directsync', 'O_DIRECT and every write flushed.'),
+            ('unsafe', 'Host page cache and guest flushes ignored: for '
+                       'throw-away test guests only.'),
+            ('default', "QEMU's default."),
+        ],
+        help="""
+Host page cache mode of instance-local disks (libvirt ``<driver cache>``).
+``none`` bypasses the host cache (O_DIRECT), which is safe and what live
+migration needs; use ``writeback`` where the instances path lives on a
+filesystem without O_DIRECT support, such as tmpfs. Volumes always use
+``none``.
+"""),
+    cfg.StrOpt(
+        'vnc_keymap',
+        default=None,
+        help="""
+Keymap of the VNC server, for example ``en-us``. Leave unset: QEMU's
+extended key events let VNC clients send scancodes, so a host-side keymap is
+unnecessary and breaks some layouts. A configured keymap is honoured and
+logged as a warning.
+"""),
+]
+
+ALL_OPTS = (hypervisor_opts + cpu_opts + storage_opts + volume_opts +
+            migration_opts + guest_opts)
+
+CONF = nova.conf.CONF
+
+
+def register_opts(conf):
+    """Register the ``[pyvirt]`` group and its options on ``conf``.
+
+    Safe to call more than once on the same ``ConfigOpts``.
+    """
+    conf.register_group(pyvirt_group)
+    conf.register_opts(ALL_OPTS, group=pyvirt_group)
+
+
+def list_opts():
+    """The ``oslo.config.opts`` entry point: ``[('pyvirt', [opts])]``."""
+    return [(GROUP_NAME, list(ALL_OPTS))]
+
+
+register_opts(CONF)
