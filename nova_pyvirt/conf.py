@@ -145,6 +145,20 @@ storage_opts = [
         ],
         help='Backend that holds the ephemeral disks of instances.'),
     cfg.StrOpt(
+        'preallocate_images',
+        default='none',
+        choices=[
+            ('none', 'Disk files are sparse: space is taken as the guest '
+                     'writes.'),
+            ('space', "Reserve each disk's full size with fallocate when it "
+                      'is created, so a full host fails at creation rather '
+                      'than inside a running guest.'),
+        ],
+        help="""
+Preallocation of instance disk files. nova's own ``[DEFAULT]
+preallocate_images`` is not used by this driver.
+"""),
+    cfg.StrOpt(
         'images_volume_group',
         help="""
 LVM volume group in which instance disks are created.

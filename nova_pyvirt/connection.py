@@ -19,6 +19,7 @@ prompted for and no secret passes through this process's logs.
 """
 
 import os
+import sys
 import threading
 
 import libvirt
@@ -30,14 +31,29 @@ CREDENTIAL_TYPES = [libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_ECHOPROMPT,
                     libvirt.VIR_CRED_REALM, libvirt.VIR_CRED_PASSPHRASE,
                     libvirt.VIR_CRED_NOECHOPROMPT, libvirt.VIR_CRED_EXTERNAL]
 
+# QEMU runs as root inside the embedding process, so there is no ownership
+# to remember and restore (remembering it only produces XATTR warnings).
 EMBED_QEMU_CONF = '''# Written by nova-pyvirt for an embedded QEMU driver.
 stdio_handler = "file"
 user = "root"
 group = "root"
+remember_owner = 0
 '''
 
 _loop_lock = threading.Lock()
 _loop_thread = None
+
+
+def _native_threading():
+    """``threading`` as it was before eventlet monkey-patched it, if it did.
+
+    A green thread would run the blocking event loop on the hub's own OS
+    thread and stall every other green thread.
+    """
+    eventlet = sys.modules.get('eventlet')
+    if eventlet is not None and eventlet.patcher.is_monkey_patched('thread'):
+        return eventlet.patcher.original('threading')
+    return threading
 
 
 def start_event_loop():
@@ -47,6 +63,8 @@ def start_event_loop():
     embedded QEMU driver and lifecycle events both depend on it.
     """
     global _loop_thread
+    if _loop_thread is not None:
+        return _loop_thread
     with _loop_lock:
         if _loop_thread is not None:
             return _loop_thread
@@ -56,8 +74,8 @@ def start_event_loop():
             while True:
                 libvirt.virEventRunDefaultImpl()
 
-        _loop_thread = threading.Thread(target=run, name='libvirt-events',
-                                        daemon=True)
+        _loop_thread = _native_threading().Thread(
+            target=run, name='libvirt-events', daemon=True)
         _loop_thread.start()
         return _loop_thread
 
@@ -67,7 +85,12 @@ def prepare_embedded_root(root):
     etc = os.path.join(root, 'etc')
     os.makedirs(etc, exist_ok=True)
     conf_path = os.path.join(etc, 'qemu.conf')
-    if not os.path.exists(conf_path):
+    try:
+        with open(conf_path) as handle:
+            current = handle.read()
+    except FileNotFoundError:
+        current = None
+    if current != EMBED_QEMU_CONF:
         with open(conf_path, 'w') as handle:
             handle.write(EMBED_QEMU_CONF)
     return 'qemu:///embed?root=%s' % os.path.abspath(root)

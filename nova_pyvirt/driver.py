@@ -10,27 +10,339 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The nova compute driver class, ``PyVirtDriver``.
+"""``PyVirtDriver``: nova's ComputeDriver interface, one thin method per call.
 
-The driver is deliberately thin: one method per ``ComputeDriver`` call that
-delegates to the guest-design, storage, host and migration modules.
+Each method delegates: guest design builds the XML (:mod:`design`),
+:mod:`host` and :mod:`guest` talk to libvirt, :mod:`storage` prepares disks,
+:mod:`resources` reports what the host offers.  No XML and no commands are
+written here.
 """
 
-from nova.virt import driver
+from oslo_log import log as logging
+from oslo_utils import excutils
+from oslo_utils import timeutils
+from oslo_utils import units
 
-# Importing the options module registers the [pyvirt] group on nova's CONF,
-# so it exists whenever nova loads this driver.
-import nova_pyvirt.conf  # noqa: F401
+from nova.compute import power_state
+from nova.compute import task_states
+from nova.console import type as console_type
+from nova import context as nova_context
+from nova import exception
+from nova.image import glance
+from nova import objects
+from nova.virt import driver
+from nova.virt import hardware
+from nova.virt import node as virt_node
+
+from nova_pyvirt import conf as pyvirt_conf
+from nova_pyvirt import connection
+from nova_pyvirt.design import cpu as design_cpu
+from nova_pyvirt.design import guest as design_guest
+from nova_pyvirt.design import machine as design_machine
+from nova_pyvirt import guest as guest_mod
+from nova_pyvirt import host as host_mod
+from nova_pyvirt import instance_disks
+from nova_pyvirt import instance_files
+from nova_pyvirt import resources
+from nova_pyvirt import snapshots
+
+CONF = pyvirt_conf.CONF
+LOG = logging.getLogger(__name__)
+
+MIN_LIBVIRT_VERSION = (8, 0, 0)
+MIN_QEMU_VERSION = (6, 2, 0)
+MACHINE_TYPE_KEY = 'image_hw_machine_type'
+AUTO_DISABLE_PREFIX = 'AUTO: '
+
+
+def _version_tuple(number):
+    return (number // 1000000, number // 1000 % 1000, number % 1000)
 
 
 class PyVirtDriver(driver.ComputeDriver):
-    """Compute driver for libvirt/QEMU (KVM or TCG).
+    """Runs nova instances as libvirt/QEMU guests."""
 
-    Only construction exists so far. The lifecycle methods (``init_host``,
-    ``spawn``, ``destroy``, ``reboot``, migration, volume attach and so on)
-    are added by the driver work; until then the ``ComputeDriver`` base
-    implementations apply, most of which raise ``NotImplementedError``.
-    """
+    capabilities = dict(driver.ComputeDriver.capabilities)
+    capabilities.update({
+        'supports_image_type_qcow2': True,
+        'supports_image_type_raw': True,
+    })
 
-    def __init__(self, virtapi, read_only=False):
-        super().__init__(virtapi)
+    def __init__(self, virtapi, read_only=False, image_api=None):
+        super(PyVirtDriver, self).__init__(virtapi)
+        uri = CONF.pyvirt.connection_uri or connection.default_uri(
+            CONF.pyvirt.virt_type)
+        self._host = host_mod.Host(
+            uri, lifecycle_event_handler=self.emit_event,
+            conn_event_handler=self._connection_changed, read_only=read_only)
+        self._image_api = image_api or glance.API()
+        self._disks = instance_disks.InstanceDisks(CONF)
+
+    # -- host ----------------------------------------------------------
+
+    def init_host(self, host):
+        self._host.initialize()
+        self._check_versions()
+        facts = self._host.host_facts()
+        arch = facts.arch
+        virt_type = CONF.pyvirt.virt_type
+        machine = design_machine.choose(
+            CONF, facts.capabilities, arch, virt_type,
+            objects.ImageMeta.from_dict({}))
+        design_cpu.validate_cpu_options(
+            CONF, facts.domain_capabilities(arch, machine, virt_type),
+            facts.known_cpu_features)
+
+    def _check_versions(self):
+        libvirt_version = _version_tuple(self._host.get_libversion())
+        qemu_version = _version_tuple(self._host.get_version())
+        if libvirt_version < MIN_LIBVIRT_VERSION:
+            raise exception.InternalError(
+                'libvirt %s is older than the minimum %s' % (
+                    libvirt_version, MIN_LIBVIRT_VERSION))
+        if qemu_version < MIN_QEMU_VERSION:
+            raise exception.InternalError(
+                'QEMU %s is older than the minimum %s' % (
+                    qemu_version, MIN_QEMU_VERSION))
+
+    def _connection_changed(self, enabled, reason):
+        """Disable the compute service while libvirt is unreachable."""
+        if enabled:
+            LOG.info('libvirt connection to %s is up', self._host.uri)
+        else:
+            LOG.warning('libvirt connection to %s lost: %s', self._host.uri,
+                        reason)
+        ctx = nova_context.get_admin_context()
+        try:
+            service = objects.Service.get_by_compute_host(ctx, CONF.host)
+        except Exception as exc:
+            # Outside nova-compute (the demo, tools) there is no service.
+            LOG.log(logging.INFO if enabled else logging.WARNING,
+                    'cannot update compute service status: %s', exc)
+            return
+        if enabled and service.disabled and (
+                service.disabled_reason or '').startswith(
+                AUTO_DISABLE_PREFIX):
+            service.disabled = False
+            service.disabled_reason = None
+            service.save()
+        elif not enabled and not service.disabled:
+            service.disabled = True
+            service.disabled_reason = AUTO_DISABLE_PREFIX + str(reason)
+            service.save()
+
+    # -- lifecycle -----------------------------------------------------
+
+    def _files(self, instance):
+        return instance_files.InstanceFiles(CONF.pyvirt.instances_path,
+                                            instance.uuid)
+
+    def _guest(self, instance):
+        return guest_mod.Guest(self._host.get_guest(instance))
+
+    def _design(self, instance, image_meta, network_info, disks):
+        persisted = instance.system_metadata.get(MACHINE_TYPE_KEY)
+        design = design_guest.design_guest(
+            disks.request(instance, image_meta, network_info), CONF,
+            self._host.host_facts(), persisted_machine_type=persisted)
+        instance.system_metadata[MACHINE_TYPE_KEY] = design.machine_type
+        return design
+
+    def spawn(self, context, instance, image_meta, injected_files,
+              admin_password, allocations, network_info=None,
+              block_device_info=None, power_on=True, accel_info=None):
+        files = self._files(instance)
+        if not files.create():
+            raise exception.InstanceExists(name=instance.name)
+        domain = None
+        try:
+            disks = self._disks.create(context, instance, image_meta,
+                                       block_device_info, self._image_api,
+                                       files)
+            design = self._design(instance, image_meta, network_info or [],
+                                  disks)
+            domain = self._host.define_domain(design.domain.to_xml())
+            if power_on:
+                guest_mod.Guest(domain).launch()
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                LOG.error('spawn of %s failed; removing what it created',
+                          instance.uuid)
+                self._remove_guest(domain)
+                files.remove()
+        LOG.info('instance %s spawned', instance.uuid)
+
+    def _remove_guest(self, domain):
+        if domain is None:
+            return
+        guest = guest_mod.Guest(domain)
+        try:
+            if guest.is_active():
+                guest.destroy()
+            guest.undefine()
+        except Exception:
+            LOG.exception('could not remove domain %s', guest.uuid)
+
+    def destroy(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, destroy_secrets=True):
+        try:
+            guest = self._guest(instance)
+        except exception.InstanceNotFound:
+            guest = None
+        if guest is not None and guest.is_active():
+            guest.destroy()
+        self.cleanup(context, instance, network_info, block_device_info,
+                     destroy_disks, destroy_secrets=destroy_secrets)
+
+    def cleanup(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, migrate_data=None, destroy_vifs=True,
+                destroy_secrets=True):
+        try:
+            self._guest(instance).undefine()
+        except exception.InstanceNotFound:
+            pass
+        if destroy_disks:
+            self._files(instance).remove()
+
+    def _hard_reboot(self, context, instance, network_info,
+                     block_device_info=None):
+        try:
+            guest = self._guest(instance)
+            if guest.is_active():
+                guest.destroy()
+        except exception.InstanceNotFound:
+            pass
+        disks = self._disks.existing(instance, self._files(instance))
+        design = self._design(instance, instance.image_meta, network_info,
+                              disks)
+        domain = self._host.define_domain(design.domain.to_xml())
+        guest_mod.Guest(domain).launch()
+
+    def reboot(self, context, instance, network_info, reboot_type,
+               block_device_info=None, bad_volumes_callback=None,
+               accel_info=None, share_info=None):
+        if reboot_type == 'SOFT':
+            guest = self._guest(instance)
+            timeout = (CONF.reboot_timeout or
+                       CONF.pyvirt.wait_soft_reboot_seconds)
+            if guest.is_active() and guest.shutdown_gracefully(
+                    timeout, timeout):
+                guest.launch()
+                return
+            LOG.warning('instance %s did not shut down within %d s; '
+                        'rebooting it hard', instance.uuid, timeout)
+        self._hard_reboot(context, instance, network_info, block_device_info)
+
+    def power_off(self, instance, timeout=0, retry_interval=0):
+        guest = self._guest(instance)
+        if timeout and guest.shutdown_gracefully(timeout, retry_interval):
+            return
+        guest.destroy()
+
+    def power_on(self, context, instance, network_info,
+                 block_device_info=None, accel_info=None, share_info=None):
+        self._hard_reboot(context, instance, network_info, block_device_info)
+
+    def resume_state_on_host_boot(self, context, instance, network_info,
+                                  share_info, block_device_info=None):
+        try:
+            if self._guest(instance).power_state() == power_state.RUNNING:
+                return
+        except exception.InstanceNotFound:
+            pass
+        self._hard_reboot(context, instance, network_info, block_device_info)
+
+    def pause(self, instance):
+        self._guest(instance).pause()
+
+    def unpause(self, instance):
+        self._guest(instance).unpause()
+
+    def suspend(self, context, instance):
+        self._guest(instance).managed_save()
+
+    def resume(self, context, instance, network_info, block_device_info=None,
+               share_info=None):
+        self._guest(instance).launch()
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+        guest = self._guest(instance)
+        disks = self._disks.existing(instance, self._files(instance))
+        with snapshots.root_disk_snapshot(guest, disks.root,
+                                          self._files(instance)) as image:
+            update_task_state(
+                task_state=task_states.IMAGE_UPLOADING,
+                expected_state=task_states.IMAGE_PENDING_UPLOAD)
+            snapshots.upload(context, self._image_api, image_id, instance,
+                             image)
+
+    # -- state and consoles ----------------------------------------------
+
+    def get_info(self, instance, use_cache=True):
+        guest = self._guest(instance)
+        return hardware.InstanceInfo(state=guest.power_state(),
+                                     internal_id=guest.domain.ID())
+
+    def instance_exists(self, instance):
+        try:
+            self._host.get_guest(instance)
+        except exception.InstanceNotFound:
+            return False
+        return True
+
+    def list_instances(self):
+        return [d.name() for d in self._host.list_domains()]
+
+    def list_instance_uuids(self):
+        return [d.UUIDString() for d in self._host.list_domains()]
+
+    def get_console_output(self, context, instance):
+        self._host.get_guest(instance)
+        return self._files(instance).console_tail()
+
+    def get_vnc_console(self, context, instance):
+        port = self._guest(instance).graphics_port('vnc')
+        if port is None:
+            raise exception.ConsoleTypeUnavailable(console_type='vnc')
+        return console_type.ConsoleVNC(
+            host=CONF.vnc.server_proxyclient_address, port=port)
+
+    def get_diagnostics(self, instance):
+        return self._guest(instance).legacy_diagnostics()
+
+    def get_instance_diagnostics(self, instance):
+        uptime = None
+        if instance.obj_attr_is_set('launched_at') and instance.launched_at:
+            uptime = int(timeutils.delta_seconds(
+                timeutils.normalize_time(instance.launched_at),
+                timeutils.utcnow()))
+        return self._guest(instance).diagnostics(
+            uptime=uptime, virt_type=CONF.pyvirt.virt_type)
+
+    # -- resources -------------------------------------------------------
+
+    def get_host_ip_addr(self):
+        return CONF.my_ip
+
+    def get_host_uptime(self):
+        return resources.host_uptime()
+
+    def get_available_nodes(self, refresh=False):
+        return [self._host.get_hostname()]
+
+    def get_nodenames_by_uuid(self, refresh=False):
+        return {virt_node.get_local_node_uuid(): self._host.get_hostname()}
+
+    def get_available_resource(self, nodename):
+        used_gb = self._disks.used_bytes() // units.Gi
+        return resources.available_resource(
+            self._host, CONF, CONF.pyvirt.virt_type, used_gb)
+
+    def update_provider_tree(self, provider_tree, nodename,
+                             allocations=None):
+        resource = self.get_available_resource(nodename)
+        provider_tree.update_inventory(nodename,
+                                       resources.inventory(resource, CONF))
+        caps = self._host.get_capabilities()
+        provider_tree.add_traits(nodename, *resources.cpu_traits(caps))

@@ -15,11 +15,12 @@ exec </dev/null
 "$REPO/tools/setup.sh"
 
 cd "$REPO"
-demo=nova_pyvirt/cmd/demo
-if [[ ! -f $demo.py && ! -f $demo/__init__.py ]]; then
-    echo "demo: nova_pyvirt.cmd.demo does not exist yet in this checkout;" \
-        "nothing to run." >&2
-    exit 1
-fi
+state="$REPO/.cache/demo"
+mkdir -p "$state"
+# libvirt's embedded driver logs to stderr by default; its warnings go to a
+# file so the demo's progress lines stay readable.
+export LIBVIRT_LOG_OUTPUTS="3:file:$state/libvirt.log"
+export PYTHONWARNINGS=ignore::DeprecationWarning
 
-exec "$REPO/.venv/bin/python" -m nova_pyvirt.cmd.demo "$@"
+exec "$REPO/.venv/bin/python" -m nova_pyvirt.cmd.demo \
+    --state-dir "$state" --guest-image "$REPO/.cache/guest-image" "$@"

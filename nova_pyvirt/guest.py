@@ -1,0 +1,212 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""One running or defined guest: power operations, state and statistics.
+
+A thin wrapper over a libvirt ``virDomain``; waiting loops are bounded and
+poll the real domain state, so every operation either reaches the state it
+promises or raises with the state it saw.
+"""
+
+import time
+
+import libvirt
+from oslo_log import log as logging
+from oslo_utils import units
+
+from nova.compute import power_state
+from nova import exception
+from nova.objects import diagnostics as diagnostics_obj
+
+from nova_pyvirt import xml
+
+LOG = logging.getLogger(__name__)
+
+POWER_STATE = {
+    libvirt.VIR_DOMAIN_NOSTATE: power_state.NOSTATE,
+    libvirt.VIR_DOMAIN_RUNNING: power_state.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: power_state.RUNNING,
+    libvirt.VIR_DOMAIN_PAUSED: power_state.PAUSED,
+    libvirt.VIR_DOMAIN_SHUTDOWN: power_state.SHUTDOWN,
+    libvirt.VIR_DOMAIN_SHUTOFF: power_state.SHUTDOWN,
+    libvirt.VIR_DOMAIN_CRASHED: power_state.CRASHED,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: power_state.SUSPENDED,
+}
+
+UNDEFINE_FLAGS = (libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                  libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+
+
+class Guest(object):
+
+    def __init__(self, domain):
+        self.domain = domain
+
+    @property
+    def uuid(self):
+        return self.domain.UUIDString()
+
+    def power_state(self):
+        state, _reason = self.domain.state()
+        return POWER_STATE.get(state, power_state.NOSTATE)
+
+    def is_active(self):
+        return bool(self.domain.isActive())
+
+    def definition(self, secure=False):
+        """The domain's XML as a :class:`nova_pyvirt.xml.Domain`."""
+        flags = libvirt.VIR_DOMAIN_XML_SECURE if secure else 0
+        return xml.Domain.from_xml(self.domain.XMLDesc(flags))
+
+    @staticmethod
+    def _wait(predicate, timeout, interval=0.2):
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+    def wait_for_state(self, wanted, timeout):
+        """Poll until the power state is one of ``wanted``; True if it was."""
+        return self._wait(lambda: self.power_state() in wanted, timeout)
+
+    def wait_until_off(self, timeout):
+        """True once the domain is inactive (not merely shutting down)."""
+        return self._wait(lambda: not self.is_active(), timeout)
+
+    def launch(self, paused=False, timeout=60):
+        """Start the defined domain and wait until it runs (or is paused)."""
+        flags = libvirt.VIR_DOMAIN_START_PAUSED if paused else 0
+        self.domain.createWithFlags(flags)
+        wanted = (power_state.PAUSED,) if paused else (power_state.RUNNING,)
+        if not self.wait_for_state(wanted, timeout):
+            raise exception.InstanceNotRunning(instance_id=self.uuid)
+
+    def destroy(self):
+        """Stop the guest at once; a guest already off is left alone."""
+        try:
+            self.domain.destroy()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:
+                raise
+            if self.is_active():
+                raise
+        if not self.wait_until_off(30):
+            raise exception.InstancePowerOffFailure(
+                reason='domain %s still active after destroy' % self.uuid)
+
+    def shutdown_gracefully(self, timeout, retry_interval):
+        """ACPI shutdown, repeated every ``retry_interval``; True if off."""
+        deadline = time.monotonic() + timeout
+        retry_interval = max(1, retry_interval or timeout or 1)
+        while time.monotonic() < deadline:
+            if not self.is_active():
+                return True
+            try:
+                self.domain.shutdown()
+            except libvirt.libvirtError as exc:
+                if self.is_active():
+                    LOG.debug('shutdown of %s refused: %s', self.uuid, exc)
+            wait = min(retry_interval, max(0, deadline - time.monotonic()))
+            if self.wait_until_off(wait):
+                return True
+        return not self.is_active()
+
+    def undefine(self):
+        try:
+            self.domain.undefineFlags(UNDEFINE_FLAGS)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
+
+    def pause(self):
+        self.domain.suspend()
+
+    def unpause(self):
+        self.domain.resume()
+
+    def managed_save(self):
+        self.domain.managedSave(0)
+
+    def has_managed_save(self):
+        return bool(self.domain.hasManagedSaveImage(0))
+
+    def graphics_port(self, kind='vnc'):
+        for graphics in self.definition().graphics:
+            if graphics.type == kind and graphics.port and graphics.port > 0:
+                return graphics.port
+        return None
+
+    def diagnostics(self, uptime=None, config_drive=False, virt_type=None):
+        """Nova's :class:`Diagnostics` from libvirt's CPU/disk/NIC stats."""
+        state, max_mem_kib, mem_kib, _vcpus, _cpu_time = self.domain.info()
+        diags = diagnostics_obj.Diagnostics(
+            state=POWER_STATE.get(state, power_state.NOSTATE),
+            driver='libvirt', hypervisor=virt_type, hypervisor_os='linux',
+            uptime=uptime, config_drive=config_drive)
+        diags.memory_details = diagnostics_obj.MemoryDiagnostics(
+            maximum=max_mem_kib * units.Ki // units.Mi,
+            used=mem_kib * units.Ki // units.Mi)
+        definition = self.definition()
+        if not self.is_active():
+            return diags
+        for vcpu in self.domain.vcpus()[0]:
+            diags.add_cpu(id=vcpu[0], time=vcpu[2])
+        for disk in definition.disks:
+            stats = self.domain.blockStats(disk.target_dev)
+            diags.add_disk(read_requests=stats[0], read_bytes=stats[1],
+                           write_requests=stats[2], write_bytes=stats[3],
+                           errors_count=stats[4])
+        for nic in definition.interfaces:
+            if not nic.target_dev:
+                diags.add_nic(mac_address=nic.mac_address)
+                continue
+            stats = self.domain.interfaceStats(nic.target_dev)
+            diags.add_nic(mac_address=nic.mac_address, rx_octets=stats[0],
+                          rx_packets=stats[1], rx_errors=stats[2],
+                          rx_drop=stats[3], tx_octets=stats[4],
+                          tx_packets=stats[5], tx_errors=stats[6],
+                          tx_drop=stats[7])
+        diags.num_cpus = len(diags.cpu_details)
+        diags.num_disks = len(diags.disk_details)
+        diags.num_nics = len(diags.nic_details)
+        return diags
+
+    def legacy_diagnostics(self):
+        """The flat dict of ``get_diagnostics`` (nova's older API)."""
+        result = {}
+        if not self.is_active():
+            return result
+        for vcpu in self.domain.vcpus()[0]:
+            result['cpu%d_time' % vcpu[0]] = vcpu[2]
+        definition = self.definition()
+        for disk in definition.disks:
+            stats = self.domain.blockStats(disk.target_dev)
+            prefix = disk.target_dev + '_'
+            result.update({prefix + 'read_req': stats[0],
+                           prefix + 'read': stats[1],
+                           prefix + 'write_req': stats[2],
+                           prefix + 'write': stats[3],
+                           prefix + 'errors': stats[4]})
+        for nic in definition.interfaces:
+            if nic.target_dev:
+                stats = self.domain.interfaceStats(nic.target_dev)
+                names = ('rx', 'rx_packets', 'rx_errors', 'rx_drop', 'tx',
+                         'tx_packets', 'tx_errors', 'tx_drop')
+                result.update({'%s_%s' % (nic.target_dev, n): v
+                               for n, v in zip(names, stats)})
+        memory = self.domain.memoryStats()
+        result.update({'memory-' + k: v for k, v in memory.items()})
+        result['memory'] = self.domain.info()[2]
+        return result

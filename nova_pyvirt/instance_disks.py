@@ -1,0 +1,168 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The disks of one instance: created at spawn, recorded, found again.
+
+Spawn fetches the image through the host's image cache, asks the configured
+backend for root, ephemeral and swap disks, downloads kernel and ramdisk
+images, and records every local disk in ``disk.info`` so that a hard reboot
+or power-on designs the same guest again without guessing formats.
+"""
+
+import dataclasses
+import json
+import os
+
+from oslo_log import log as logging
+from oslo_utils import units
+
+from nova import exception
+from nova.virt import driver
+
+from nova_pyvirt.design import request
+from nova_pyvirt.storage import backends
+from nova_pyvirt.storage import imagecache
+
+LOG = logging.getLogger(__name__)
+
+DISK_INFO = 'disk.info'
+
+
+@dataclasses.dataclass
+class DiskSet:
+    """Everything design needs to know about an instance's local storage."""
+
+    files: object
+    local_disks: list
+    kernel_path: str = None
+    ramdisk_path: str = None
+
+    @property
+    def root(self):
+        return next((d for d in self.local_disks if d.name == 'disk'), None)
+
+    def request(self, instance, image_meta, network_info):
+        return request.GuestRequest(
+            instance, instance.flavor, image_meta, self.files.path,
+            local_disks=list(self.local_disks),
+            network_info=list(network_info or []),
+            kernel_path=self.kernel_path, ramdisk_path=self.ramdisk_path)
+
+    def save(self):
+        record = {'disks': [dataclasses.asdict(d) for d in self.local_disks],
+                  'kernel': self.kernel_path, 'ramdisk': self.ramdisk_path}
+        path = self.files.file(DISK_INFO)
+        with open(path + '.tmp', 'w') as handle:
+            json.dump(record, handle)
+        os.rename(path + '.tmp', path)
+
+    @classmethod
+    def load(cls, files):
+        try:
+            with open(files.file(DISK_INFO)) as handle:
+                record = json.load(handle)
+        except FileNotFoundError:
+            raise exception.DiskNotFound(location=files.file(DISK_INFO))
+        disks = [request.LocalDisk(**d) for d in record['disks']]
+        return cls(files, disks, record.get('kernel'), record.get('ramdisk'))
+
+
+class InstanceDisks(object):
+
+    def __init__(self, conf):
+        self.conf = conf
+        self.cache = imagecache.ImageCache(
+            os.path.join(conf.pyvirt.instances_path,
+                         conf.pyvirt.image_cache_subdirectory_name),
+            conf.oslo_concurrency.lock_path or os.path.join(
+                conf.pyvirt.instances_path, 'locks'))
+        self.backend = backends.backend_for(conf)
+
+    def create(self, context, instance, image_meta, block_device_info,
+               image_api, files):
+        """Create the instance's disks in ``files``; returns a DiskSet."""
+        volumes = driver.block_device_info_get_mapping(block_device_info)
+        if volumes:
+            kinds = sorted({(v.get('connection_info') or {}).get(
+                'driver_volume_type') for v in volumes}, key=str)
+            raise exception.VolumeDriverNotFound(driver_type=','.join(
+                str(k) for k in kinds))
+        if not image_meta.obj_attr_is_set('id') or not image_meta.id:
+            raise exception.InvalidBDMImage(
+                details='an image is required: this driver does not boot '
+                'from volume yet')
+        disks = DiskSet(files, [])
+        base = self.cache.fetch(context, image_api, image_meta.id)
+        size = instance.flavor.root_gb * units.Gi or base.virtual_size
+        disks.local_disks.append(self.backend.create_root(
+            base, files.file('disk'), size))
+        for index, size_gb in enumerate(self._ephemeral_sizes(
+                instance, block_device_info)):
+            name = 'disk.eph%d' % index
+            disks.local_disks.append(self.backend.create_blank(
+                files.file(name), size_gb * units.Gi, name))
+        swap_mb = self._swap_mb(instance, block_device_info)
+        if swap_mb:
+            disks.local_disks.append(self.backend.create_swap(
+                files.file('disk.swap'), swap_mb * units.Mi))
+        if instance.kernel_id:
+            disks.kernel_path = self._download(context, image_api,
+                                               instance.kernel_id,
+                                               files.file('kernel'))
+            if instance.ramdisk_id:
+                disks.ramdisk_path = self._download(
+                    context, image_api, instance.ramdisk_id,
+                    files.file('ramdisk'))
+        disks.save()
+        return disks
+
+    def existing(self, instance, files):
+        return DiskSet.load(files)
+
+    @staticmethod
+    def _ephemeral_sizes(instance, block_device_info):
+        ephemerals = driver.block_device_info_get_ephemerals(
+            block_device_info)
+        if ephemerals:
+            return [e['size'] for e in ephemerals]
+        return [instance.flavor.ephemeral_gb] if \
+            instance.flavor.ephemeral_gb else []
+
+    @staticmethod
+    def _swap_mb(instance, block_device_info):
+        swap = driver.block_device_info_get_swap(block_device_info)
+        if swap and swap.get('swap_size'):
+            return swap['swap_size']
+        return instance.flavor.swap or 0
+
+    @staticmethod
+    def _download(context, image_api, image_id, path):
+        image_api.download(context, image_id, dest_path=path)
+        if not os.path.getsize(path):
+            raise exception.ImageUnacceptable(
+                image_id=image_id, reason='the image is empty')
+        return path
+
+    def used_bytes(self):
+        """Bytes allocated by instance files under the instances path."""
+        total = 0
+        root = self.conf.pyvirt.instances_path
+        if not os.path.isdir(root):
+            return 0
+        for entry in os.scandir(root):
+            if not entry.is_dir() or entry.name == \
+                    self.conf.pyvirt.image_cache_subdirectory_name:
+                continue
+            for child in os.scandir(entry.path):
+                if child.is_file():
+                    total += child.stat().st_blocks * 512
+        return total

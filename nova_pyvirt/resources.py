@@ -1,0 +1,148 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""What the host offers: resources, supported instances, inventory, traits.
+
+``supported_instances`` is what the scheduler's ImagePropertiesFilter
+matches an image's ``hw_architecture``/``img_hv_type``/``hw_vm_mode``
+against, so it is derived from every guest the host's capabilities list.
+"""
+
+import os
+
+import os_traits
+from oslo_concurrency import processutils
+from oslo_log import log as logging
+from oslo_serialization import jsonutils
+from oslo_utils import units
+
+from nova.compute import utils as compute_utils
+from nova.objects import fields
+
+LOG = logging.getLogger(__name__)
+
+CPU_TRAIT_PREFIX = 'HW_CPU_X86_'
+
+
+def supported_instances(capabilities):
+    """``[(arch, hv_type, vm_mode)]`` for every guest libvirt reports.
+
+    Values nova does not know are skipped with a debug log.
+    """
+    result = []
+    for guest in capabilities.guests:
+        try:
+            arch = fields.Architecture.canonicalize(guest.arch)
+            vm_mode = fields.VMMode.canonicalize(guest.os_type)
+        except Exception as exc:
+            LOG.debug('skipping guest %s/%s: %s', guest.arch, guest.os_type,
+                      exc)
+            continue
+        for domain_type in guest.domain_types:
+            try:
+                hv_type = fields.HVType.canonicalize(domain_type)
+            except Exception as exc:
+                LOG.debug('skipping domain type %s: %s', domain_type, exc)
+                continue
+            entry = (arch, hv_type, vm_mode)
+            if entry not in result:
+                result.append(entry)
+    return result
+
+
+def cpu_info(capabilities):
+    cpu = capabilities.host.cpu
+    features = sorted(cpu.feature_names(policies=(None, 'require', 'force')))
+    return {
+        'arch': cpu.arch, 'model': cpu.model, 'vendor': cpu.vendor,
+        'topology': {'sockets': cpu.topology_sockets,
+                     'cores': cpu.topology_cores,
+                     'threads': cpu.topology_threads},
+        'features': features,
+    }
+
+
+def cpu_traits(capabilities):
+    """os-traits ``HW_CPU_X86_*`` traits for the host CPU's features."""
+    known = set(os_traits.get_traits(CPU_TRAIT_PREFIX))
+    traits = set()
+    for name in capabilities.host.cpu.feature_names(
+            policies=(None, 'require', 'force')):
+        trait = CPU_TRAIT_PREFIX + name.upper().replace('.', '_').replace(
+            '-', '_')
+        if trait in known:
+            traits.add(trait)
+    return traits
+
+
+def disk_gb(path):
+    stat = os.statvfs(path)
+    total = stat.f_frsize * stat.f_blocks // units.Gi
+    free = stat.f_frsize * stat.f_bavail // units.Gi
+    return total, free
+
+
+def available_resource(host, conf, hypervisor_type, instances_disk_used_gb):
+    caps = host.get_capabilities()
+    os.makedirs(conf.pyvirt.instances_path, exist_ok=True)
+    total_gb, free_gb = disk_gb(conf.pyvirt.instances_path)
+    memory_total = host.get_memory_mb_total()
+    return {
+        'vcpus': host.get_cpu_count(),
+        'memory_mb': memory_total,
+        'local_gb': total_gb,
+        'vcpus_used': sum(d.maxVcpus() if d.isActive() else 0
+                          for d in host.list_domains()),
+        'memory_mb_used': host.get_memory_mb_used(),
+        'local_gb_used': max(instances_disk_used_gb, total_gb - free_gb),
+        'hypervisor_type': hypervisor_type,
+        # libvirt's major * 1000000 + minor * 1000 + micro is nova's form.
+        'hypervisor_version': host.get_version(),
+        'hypervisor_hostname': host.get_hostname(),
+        'cpu_info': jsonutils.dumps(cpu_info(caps)),
+        'disk_available_least': free_gb,
+        'supported_instances': supported_instances(caps),
+        'numa_topology': None,
+        'pci_passthrough_devices': None,
+    }
+
+
+def _ratio(conf, name):
+    ratio = getattr(conf, name + '_allocation_ratio')
+    if ratio is None:
+        ratio = getattr(conf, 'initial_%s_allocation_ratio' % name)
+    return ratio
+
+
+def inventory(resource, conf):
+    """Placement inventory from ``available_resource``'s dict."""
+    return {
+        'VCPU': {'total': resource['vcpus'], 'min_unit': 1,
+                 'max_unit': resource['vcpus'], 'step_size': 1,
+                 'allocation_ratio': _ratio(conf, 'cpu'),
+                 'reserved': conf.reserved_host_cpus},
+        'MEMORY_MB': {'total': resource['memory_mb'], 'min_unit': 1,
+                      'max_unit': resource['memory_mb'], 'step_size': 1,
+                      'allocation_ratio': _ratio(conf, 'ram'),
+                      'reserved': conf.reserved_host_memory_mb},
+        'DISK_GB': {'total': resource['local_gb'], 'min_unit': 1,
+                    'max_unit': resource['local_gb'], 'step_size': 1,
+                    'allocation_ratio': _ratio(conf, 'disk'),
+                    'reserved': compute_utils.convert_mb_to_ceil_gb(
+                        conf.reserved_host_disk_mb)},
+    }
+
+
+def host_uptime():
+    """``uptime``'s line, which is what nova shows for a hypervisor."""
+    out, _err = processutils.execute('env', 'LANG=C', 'uptime')
+    return out.strip()
