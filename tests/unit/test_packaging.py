@@ -69,7 +69,7 @@ def build_wheel():
         if len(wheels) != 1:
             raise AssertionError('expected one wheel, got %s' % wheels)
         _wheel['path'] = os.path.join(out, wheels[0])
-        _wheel['tmp'] = tmp
+        _wheel['src'] = src
     return _wheel['path']
 
 
@@ -104,10 +104,12 @@ class TestWheel(base.BaseTestCase):
         self.assertEqual(['nova/virt/pyvirt/__init__.py'], nova_files)
 
     def test_ships_every_nova_pyvirt_package(self):
-        src = os.path.join(REPO, 'nova_pyvirt')
-        for dirpath, dirnames, filenames in os.walk(src):
-            dirnames[:] = [d for d in dirnames if d != '__pycache__']
-            rel = os.path.relpath(dirpath, REPO)
+        # Compared with the copy the wheel was built from: the source tree
+        # may change while the tests run.
+        src = _wheel['src']
+        for dirpath, dirnames, filenames in os.walk(
+                os.path.join(src, 'nova_pyvirt')):
+            rel = os.path.relpath(dirpath, src)
             if '__init__.py' not in filenames:
                 continue
             for name in filenames:
