@@ -84,6 +84,10 @@ def prepare_embedded_root(root):
     """Create an embedded QEMU root and return its ``qemu:///embed`` URI."""
     etc = os.path.join(root, 'etc')
     os.makedirs(etc, exist_ok=True)
+    # Packaging creates these for the system daemon; an embedded root needs
+    # them too, or managed save, snapshots and dumps fail.
+    for name in ('save', 'snapshot', 'dump'):
+        os.makedirs(os.path.join(root, 'lib', 'qemu', name), exist_ok=True)
     conf_path = os.path.join(etc, 'qemu.conf')
     try:
         with open(conf_path) as handle:

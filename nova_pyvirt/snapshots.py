@@ -44,10 +44,14 @@ def root_disk_snapshot(guest, root, files):
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, 'root.%s' % disk_format)
     paused = guest.power_state() == power_state.RUNNING
+    active = guest.is_active()
     if paused:
         guest.pause()
+    # QEMU holds a write lock on a running guest's disk; reading it while the
+    # vCPUs are paused is safe, so share the lock rather than wait for it.
+    share = ['--force-share'] if active else []
     try:
-        processutils.execute('qemu-img', 'convert', '-f', root.format,
+        processutils.execute('qemu-img', 'convert', *share, '-f', root.format,
                              '-O', disk_format, root.path, path)
     except Exception:
         if os.path.exists(path):

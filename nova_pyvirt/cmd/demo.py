@@ -88,14 +88,16 @@ def register_images(images, guest_dir):
     return root
 
 
-def make_instance(image, flavor):
+def make_instance(image, flavor, instance_id=1):
+    """A nova Instance booted from ``image``, as nova's API would make it."""
     image_meta = objects.ImageMeta.from_dict(image)
     props = image['properties']
     instance = objects.Instance(
-        uuid=uuidutils.generate_uuid(), id=1, display_name='demo-vm',
-        user_id='demo', project_id='demo', flavor=flavor,
-        image_ref=image['id'], kernel_id=props['kernel_id'],
-        ramdisk_id=props['ramdisk_id'], os_type=None,
+        uuid=uuidutils.generate_uuid(), id=instance_id,
+        display_name='demo-vm', user_id='demo', project_id='demo',
+        flavor=flavor, image_ref=image['id'],
+        kernel_id=props.get('kernel_id'),
+        ramdisk_id=props.get('ramdisk_id'), os_type=None,
         launched_at=timeutils.utcnow(),
         system_metadata=nova_utils.get_system_metadata_from_image(
             image, flavor))
