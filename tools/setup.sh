@@ -233,7 +233,10 @@ begin "install nova-pyvirt"
 mapfile -t sources < <(find nova nova_pyvirt -name '*.py' -type f | sort)
 hash=$(inputs_hash setup.cfg setup.py pyproject.toml requirements.txt \
     "${sources[@]}" -- "$PY_ID")
-if is_done project "$hash"; then
+purelib=$("$VENV/bin/python" -c \
+    'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+shim=$purelib/nova/virt/pyvirt/__init__.py
+if is_done project "$hash" && [[ -f $shim ]]; then
     report "up to date"
 else
     report "pip install ."
