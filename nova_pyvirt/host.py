@@ -1,0 +1,762 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The driver's libvirt connection, its events and the host facts behind it.
+
+:class:`Host` owns the one ``virConnect`` of a compute host: it opens it
+through :func:`nova_pyvirt.connection.open_connection`, notices when it
+closes, reopens it, and is the only code that asks libvirt for domains,
+capabilities and node information.
+
+Events travel like this::
+
+    libvirt event loop thread         dispatcher              nova
+    (native, runs the callbacks)      (own thread)
+    lifecycle/close callback  ──────> translate, delay STOPPED ──> handler
+                  deque + self-pipe
+
+The callbacks run in libvirt's event loop thread. They only translate the
+event, append it to a deque and write one byte to a pipe; they never log and
+never call back into nova. A dispatcher thread owned by the ``Host`` reads
+the pipe, holds STOPPED events back for ``stopped_event_delay`` seconds
+(a reboot is a STOPPED followed by a STARTED: the STARTED cancels the
+pending STOPPED) and calls the handlers, one event at a time, in order.
+
+nova 34 runs in one of two concurrency modes (:func:`nova.utils.
+concurrency_mode_threading`):
+
+* native threads: libvirt-python releases the GIL around every C call, so a
+  blocking call blocks only its own thread. The dispatcher is a native
+  thread.
+* eventlet (monkey-patched): every green thread shares one OS thread, so a
+  blocking C call would stall them all. As nova's own libvirt driver does,
+  connections and the domains they return are wrapped in eventlet's
+  ``tpool.Proxy`` (:func:`nova.utils.tpool_wrap`), which runs each call in
+  a native worker thread, and the dispatcher is a green thread that waits on
+  the pipe with a green ``select``, so handlers run where nova expects them.
+"""
+
+import collections
+import os
+import select
+import threading
+import time
+
+import libvirt
+from nova import exception
+from nova.i18n import _
+from nova import utils
+from nova.virt import event as virtevent
+from oslo_log import log as logging
+from oslo_utils import units
+
+from nova_pyvirt import connection
+from nova_pyvirt.design import request
+from nova_pyvirt import hostfacts
+from nova_pyvirt import xml
+
+LOG = logging.getLogger(__name__)
+
+# A reboot of a guest by stopping and starting it, by nova or by libvirt,
+# shows as STOPPED then STARTED.  Holding STOPPED back this long (as nova's
+# libvirt driver does) keeps nova from powering off a rebooting guest.
+STOPPED_EVENT_DELAY = 15.0
+
+# While disconnected, the dispatcher tries to reconnect this often.
+RECONNECT_INTERVAL = 10.0
+
+CLOSE_REASONS = {
+    libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: 'I/O error',
+    libvirt.VIR_CONNECT_CLOSE_REASON_EOF: 'end of file from libvirt',
+    libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE: 'keepalive timeout',
+    libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT: 'closed by the client',
+}
+
+_TRANSITION_NAMES = {
+    virtevent.EVENT_LIFECYCLE_STARTED: 'STARTED',
+    virtevent.EVENT_LIFECYCLE_STOPPED: 'STOPPED',
+    virtevent.EVENT_LIFECYCLE_PAUSED: 'PAUSED',
+    virtevent.EVENT_LIFECYCLE_RESUMED: 'RESUMED',
+    virtevent.EVENT_LIFECYCLE_SUSPENDED: 'SUSPENDED',
+    virtevent.EVENT_LIFECYCLE_POSTCOPY_STARTED: 'POSTCOPY_STARTED',
+    virtevent.EVENT_LIFECYCLE_MIGRATION_COMPLETED: 'MIGRATION_COMPLETED',
+}
+
+
+def lifecycle_transition(event, detail):
+    """nova's transition for a libvirt lifecycle ``(event, detail)``.
+
+    ``None`` for events nova does not track: DEFINED, UNDEFINED, CRASHED
+    (a crashed guest is reported again as STOPPED or PAUSED by the action
+    ``<on_crash>`` takes) and SHUTDOWN (the guest finished shutting down;
+    the STOPPED that follows when QEMU exits is the one that counts).
+    """
+    if event == libvirt.VIR_DOMAIN_EVENT_STARTED:
+        if detail == libvirt.VIR_DOMAIN_EVENT_STARTED_WAKEUP:
+            # Woken up from a power-management suspend.
+            return virtevent.EVENT_LIFECYCLE_RESUMED
+        return virtevent.EVENT_LIFECYCLE_STARTED
+    if event == libvirt.VIR_DOMAIN_EVENT_STOPPED:
+        return virtevent.EVENT_LIFECYCLE_STOPPED
+    if event == libvirt.VIR_DOMAIN_EVENT_SUSPENDED:
+        # Paused: CPUs stopped, QEMU still running.  Live migration, where
+        # nova's driver tells a finished migration from a failed one, is
+        # not supported by this driver, so a migration pause is a pause.
+        if detail == libvirt.VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY:
+            return virtevent.EVENT_LIFECYCLE_POSTCOPY_STARTED
+        return virtevent.EVENT_LIFECYCLE_PAUSED
+    if event == libvirt.VIR_DOMAIN_EVENT_RESUMED:
+        return virtevent.EVENT_LIFECYCLE_RESUMED
+    if event == libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED:
+        # Suspended by the guest to memory (S3) or disk (S4).
+        return virtevent.EVENT_LIFECYCLE_SUSPENDED
+    return None
+
+
+def transition_name(transition):
+    return _TRANSITION_NAMES.get(transition, str(transition))
+
+
+class StoppedEventDelay(object):
+    """Holds STOPPED events back; a later event for the guest cancels them.
+
+    Plain bookkeeping with no clock and no threads of its own: the caller
+    passes the current time, which keeps it testable with a fake clock.
+    Used by one thread only (the dispatcher).
+    """
+
+    def __init__(self, delay):
+        self.delay = delay
+        # uuid -> (deadline, event)
+        self._pending = {}
+
+    def add(self, event, now):
+        """Take a new event; return the events to emit right away."""
+        if self._pending.pop(event.uuid, None) is not None:
+            LOG.debug('Dropped the pending STOPPED event of %s: %s '
+                      'followed it', event.uuid,
+                      transition_name(event.transition))
+        if (event.transition == virtevent.EVENT_LIFECYCLE_STOPPED and
+                self.delay > 0):
+            self._pending[event.uuid] = (now + self.delay, event)
+            return []
+        return [event]
+
+    def due(self, now):
+        """Remove and return the held events whose delay has passed."""
+        ready = [(deadline, uuid) for uuid, (deadline, _event)
+                 in self._pending.items() if deadline <= now]
+        return [self._pending.pop(uuid)[1] for _deadline, uuid
+                in sorted(ready)]
+
+    def next_deadline(self):
+        """When the next held event becomes due (``None``: none held)."""
+        if not self._pending:
+            return None
+        return min(deadline for deadline, _event in self._pending.values())
+
+    def pending(self):
+        return sorted(self._pending)
+
+    def clear(self):
+        self._pending.clear()
+
+
+class _NativeThreads(object):
+    """Concurrency primitives for nova's native-threads mode."""
+
+    name = 'native threads'
+
+    def __init__(self):
+        self.write = os.write
+        self.read = os.read
+        self.select = select.select
+
+    @staticmethod
+    def execute(func, *args, **kwargs):
+        return func(*args, **kwargs)
+
+    @staticmethod
+    def wrap(obj):
+        return obj
+
+    @staticmethod
+    def lock():
+        return threading.Lock()
+
+    @staticmethod
+    def native_lock():
+        return threading.Lock()
+
+    @staticmethod
+    def spawn(func, name):
+        thread = threading.Thread(target=func, name=name, daemon=True)
+        thread.start()
+        return thread.join
+
+
+class _Eventlet(object):
+    """Concurrency primitives for nova's eventlet (monkey-patched) mode."""
+
+    name = 'eventlet'
+
+    def __init__(self, eventlet):
+        # Imported here, not at module import: in native-threads mode nova
+        # forbids importing eventlet at all.
+        from eventlet.green import select as green_select
+        from eventlet import semaphore
+        from eventlet import tpool
+
+        self._eventlet = eventlet
+        self._semaphore = semaphore
+        self._tpool = tpool
+        native_os = eventlet.patcher.original('os')
+        # Called from libvirt's native thread: must not touch the hub.
+        self.write = native_os.write
+        # Called on a non-blocking pipe after select said it is readable.
+        self.read = native_os.read
+        # Called from the dispatcher green thread: yields to the hub.
+        self.select = green_select.select
+        self._native_threading = eventlet.patcher.original('threading')
+        self._classes = tuple(
+            getattr(libvirt, name) for name in dir(libvirt)
+            if name.startswith('vir') and
+            isinstance(getattr(libvirt, name), type))
+
+    def execute(self, func, *args, **kwargs):
+        return self._tpool.execute(func, *args, **kwargs)
+
+    def wrap(self, obj):
+        if isinstance(obj, self._tpool.Proxy):
+            return obj
+        return utils.tpool_wrap(obj, autowrap=self._classes)
+
+    def lock(self):
+        return self._semaphore.Semaphore(1)
+
+    def native_lock(self):
+        return self._native_threading.Lock()
+
+    def spawn(self, func, name):
+        return self._eventlet.spawn(func).wait
+
+
+def _concurrency():
+    eventlet = utils.get_eventlet()
+    if eventlet is None:
+        return _NativeThreads()
+    return _Eventlet(eventlet)
+
+
+class _Waker(object):
+    """A self-pipe: any thread wakes the dispatcher without locks it shares.
+
+    ``notify`` is safe in libvirt's native event thread in both modes (a
+    raw ``write`` on a non-blocking pipe); ``wait`` uses the mode's
+    ``select``, so in eventlet mode it yields to the hub instead of blocking.
+    """
+
+    def __init__(self, concurrency):
+        self._concurrency = concurrency
+        self._lock = concurrency.native_lock()
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._read_fd, False)
+        os.set_blocking(self._write_fd, False)
+
+    def notify(self):
+        # No logging here: this runs in libvirt's event thread.
+        with self._lock:
+            if self._write_fd is None:
+                return
+            try:
+                self._concurrency.write(self._write_fd, b'.')
+            except BlockingIOError:
+                pass  # the pipe is full: the dispatcher is awake anyway
+
+    def wait(self, timeout):
+        if timeout is not None and timeout < 0:
+            timeout = 0
+        self._concurrency.select([self._read_fd], [], [], timeout)
+        try:
+            while self._concurrency.read(self._read_fd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self):
+        with self._lock:
+            for fd in (self._read_fd, self._write_fd):
+                if fd is not None:
+                    os.close(fd)
+            self._read_fd = self._write_fd = None
+
+
+class Host(object):
+    """One libvirt connection, its events, and what it says of the host.
+
+    :param uri: libvirt URI, for example ``qemu:///system``.
+    :param lifecycle_event_handler: called with each
+        :class:`nova.virt.event.LifecycleEvent`, in order, on the
+        dispatcher thread (a green thread in eventlet mode).
+    :param conn_event_handler: called as ``(False, reason)`` once when the
+        connection is lost or cannot be opened, and ``(True, None)`` when
+        it is (re)established; on the dispatcher thread too.
+    :param read_only: open the connection read-only.
+    :param stopped_event_delay: seconds a STOPPED event is held back.
+    :param reconnect_interval: seconds between reconnection attempts while
+        disconnected; ``None`` or 0 to reconnect only on
+        :meth:`get_connection`.
+    :param clock: monotonic time source for the delays.
+    """
+
+    def __init__(self, uri, lifecycle_event_handler=None,
+                 conn_event_handler=None, read_only=False,
+                 stopped_event_delay=STOPPED_EVENT_DELAY,
+                 reconnect_interval=RECONNECT_INTERVAL,
+                 clock=time.monotonic):
+        self._uri = uri
+        self._lifecycle_event_handler = lifecycle_event_handler
+        self._conn_event_handler = conn_event_handler
+        self._read_only = read_only
+        self._reconnect_interval = reconnect_interval
+        self._clock = clock
+        self._concurrency = _concurrency()
+
+        # Connection state, guarded by _lock (a green lock in eventlet
+        # mode).  Never taken in libvirt's event thread.
+        self._lock = self._concurrency.lock()
+        self._conn = None          # a tpool.Proxy in eventlet mode
+        self._generation = 0       # counts connections opened
+        self._callback_ids = []
+        self._reported_up = None   # last state given to conn_event_handler
+        self._caps = None
+        self._domain_caps = {}
+        self._hostname = None
+        self._cpu_features = {}
+
+        # Hand-over from libvirt's thread: deque appends and pops are
+        # atomic, so the callbacks need no lock.
+        self._events = collections.deque()
+        self._waker = None
+        self._delay = StoppedEventDelay(stopped_event_delay)
+        self._next_retry = None
+        self._stopping = False
+        self._join_dispatcher = None
+        self._initialized = False
+
+    @property
+    def uri(self):
+        return self._uri
+
+    @property
+    def concurrency_mode(self):
+        """``'native threads'`` or ``'eventlet'``."""
+        return self._concurrency.name
+
+    # -- set-up and tear-down -------------------------------------------------
+
+    def initialize(self):
+        """Start events and open the connection.
+
+        Starts libvirt's default event loop (needed before the first
+        connection for events and keepalive), the dispatcher, then opens
+        the connection and registers the lifecycle and close callbacks.
+
+        :raises nova.exception.HypervisorUnavailable: the connection cannot
+            be opened; ``conn_event_handler(False, reason)`` is called too.
+        """
+        if self._initialized:
+            return
+        libvirt.registerErrorHandler(_ignore_libvirt_error, None)
+        connection.start_event_loop()
+        self._stopping = False
+        self._waker = _Waker(self._concurrency)
+        self._join_dispatcher = self._concurrency.spawn(
+            self._dispatch_loop, 'pyvirt-host-events')
+        self._initialized = True
+        # Connection events queued by get_connection() calls made before.
+        self._waker.notify()
+        LOG.debug('libvirt events for %s are dispatched with %s',
+                  self._uri, self._concurrency.name)
+        with self._lock:
+            if self._conn is not None:
+                # Opened before initialize(), without callbacks.
+                self._register_callbacks_locked()
+        self.get_connection()
+
+    def cleanup(self):
+        """Drop held events, stop the dispatcher and close the connection.
+
+        Held STOPPED events are dropped, not delivered: nova syncs power
+        states when it starts again.
+        """
+        with self._lock:
+            self._close_locked()
+        if not self._initialized:
+            return
+        self._stopping = True
+        self._waker.notify()
+        self._join_dispatcher()
+        waker, self._waker = self._waker, None
+        waker.close()
+        self._delay.clear()
+        self._events.clear()
+        self._initialized = False
+
+    # -- the connection -------------------------------------------------------
+
+    def get_connection(self):
+        """The live ``virConnect``, reconnecting if it was lost.
+
+        :raises nova.exception.HypervisorUnavailable: no connection can be
+            opened; the message names the URI and libvirt's error.
+        """
+        with self._lock:
+            conn = self._conn
+            if conn is not None and not self._is_alive(conn):
+                self._lost_locked(_('Connection to libvirt at %s lost') %
+                                  self._uri)
+                conn = None
+            if conn is None:
+                conn = self._connect_locked()
+            return conn
+
+    def _is_alive(self, conn):
+        try:
+            # Client-side state only, no round trip to the daemon.
+            return conn.isAlive() == 1
+        except libvirt.libvirtError as exc:
+            LOG.debug('Connection to %s is broken: %s', self._uri, exc)
+            return False
+
+    def _connect_locked(self, retry=False):
+        LOG.debug('Connecting to libvirt at %s', self._uri)
+        try:
+            raw = self._concurrency.execute(
+                connection.open_connection, self._uri, self._read_only)
+        except libvirt.libvirtError as exc:
+            message = _('Cannot connect to libvirt at %(uri)s: %(error)s') % {
+                'uri': self._uri, 'error': exc}
+            if retry:
+                LOG.debug('%s', message)
+            else:
+                LOG.error('%s', message)
+            self._report_locked(False, message)
+            if self._initialized and self._reconnect_interval:
+                self._next_retry = self._clock() + self._reconnect_interval
+            raise exception.HypervisorUnavailable(message=message)
+        self._generation += 1
+        self._conn = self._concurrency.wrap(raw)
+        self._caps = None
+        self._domain_caps = {}
+        self._next_retry = None
+        self._register_callbacks_locked()
+        LOG.info('Connected to libvirt at %s', self._uri)
+        self._report_locked(True, None)
+        return self._conn
+
+    def _register_callbacks_locked(self):
+        conn = self._conn
+        self._callback_ids = []
+        if not self._initialized:
+            return
+        try:
+            self._callback_ids.append(conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                self._lifecycle_callback, None))
+        except libvirt.libvirtError as exc:
+            LOG.warning('libvirt at %(uri)s does not send domain lifecycle '
+                        'events: %(error)s', {'uri': self._uri,
+                                              'error': exc})
+        try:
+            conn.registerCloseCallback(self._close_callback,
+                                       self._generation)
+        except libvirt.libvirtError as exc:
+            LOG.warning('libvirt at %(uri)s does not report closed '
+                        'connections: %(error)s', {'uri': self._uri,
+                                                   'error': exc})
+
+    def _close_locked(self):
+        """Unregister the callbacks of the current connection and close it."""
+        conn = self._conn
+        if conn is None:
+            return
+        self._conn = None
+        for callback_id in self._callback_ids:
+            try:
+                conn.domainEventDeregisterAny(callback_id)
+            except libvirt.libvirtError as exc:
+                LOG.debug('Deregistering event callback %(id)s: %(error)s',
+                          {'id': callback_id, 'error': exc})
+        self._callback_ids = []
+        try:
+            conn.unregisterCloseCallback()
+        except libvirt.libvirtError as exc:
+            LOG.debug('Unregistering the close callback: %s', exc)
+        try:
+            conn.close()
+        except libvirt.libvirtError as exc:
+            LOG.debug('Closing the connection to %(uri)s: %(error)s',
+                      {'uri': self._uri, 'error': exc})
+
+    def _lost_locked(self, reason):
+        LOG.warning('%s', reason)
+        self._close_locked()
+        self._report_locked(False, reason)
+        if self._reconnect_interval:
+            self._next_retry = self._clock() + self._reconnect_interval
+
+    def _report_locked(self, up, reason):
+        """Queue a state change for ``conn_event_handler``, once per change.
+
+        Queued, not called: the handler may call back into this object.
+        """
+        if self._reported_up == up:
+            return
+        self._reported_up = up
+        if self._conn_event_handler is None:
+            return
+        self._events.append(('connection', up, reason))
+        self._notify()
+
+    # -- libvirt's event thread: no logging, no calls into nova ---------------
+
+    def _lifecycle_callback(self, conn, dom, event, detail, opaque):
+        transition = lifecycle_transition(event, detail)
+        if transition is None:
+            return
+        self._events.append(('lifecycle', virtevent.LifecycleEvent(
+            dom.UUIDString(), transition)))
+        self._notify()
+
+    def _close_callback(self, conn, reason, generation):
+        self._events.append(('closed', generation, reason))
+        self._notify()
+
+    def _notify(self):
+        waker = self._waker
+        if waker is not None:
+            # None before initialize(): the dispatcher picks up what was
+            # queued when it starts.
+            waker.notify()
+
+    # -- the dispatcher -------------------------------------------------------
+
+    def _dispatch_loop(self):
+        while not self._stopping:
+            self._waker.wait(self._wait_timeout())
+            if self._stopping:
+                break
+            try:
+                self._dispatch()
+            except Exception:
+                LOG.exception('Dispatching libvirt events failed')
+
+    def _wait_timeout(self):
+        deadlines = [d for d in (self._delay.next_deadline(),
+                                 self._next_retry) if d is not None]
+        if not deadlines:
+            return None
+        return max(0, min(deadlines) - self._clock())
+
+    def _dispatch(self):
+        """Handle what arrived, then what fell due."""
+        while self._events:
+            item = self._events.popleft()
+            kind = item[0]
+            if kind == 'lifecycle':
+                for event in self._delay.add(item[1], self._clock()):
+                    self._emit(event)
+            elif kind == 'closed':
+                self._handle_close(item[1], item[2])
+            elif kind == 'connection':
+                self._call_conn_handler(item[1], item[2])
+        for event in self._delay.due(self._clock()):
+            self._emit(event)
+        if (self._next_retry is not None and
+                self._clock() >= self._next_retry):
+            self._retry_connection()
+
+    def _emit(self, event):
+        LOG.debug('Lifecycle event of %(uuid)s: %(transition)s',
+                  {'uuid': event.uuid,
+                   'transition': transition_name(event.transition)})
+        if self._lifecycle_event_handler is None:
+            return
+        try:
+            self._lifecycle_event_handler(event)
+        except Exception:
+            LOG.exception('Lifecycle event handler failed on %s', event)
+
+    def _call_conn_handler(self, up, reason):
+        try:
+            self._conn_event_handler(up, reason)
+        except Exception:
+            LOG.exception('Connection event handler failed')
+
+    def _handle_close(self, generation, reason):
+        with self._lock:
+            if self._conn is None or generation != self._generation:
+                return  # an older connection, already replaced or closed
+            self._lost_locked(
+                _('Connection to libvirt at %(uri)s lost: %(reason)s') % {
+                    'uri': self._uri,
+                    'reason': CLOSE_REASONS.get(
+                        reason, 'close reason %s' % reason)})
+        # Anything still queued is from the dead connection; the close
+        # event itself was handled in order after it.
+
+    def _retry_connection(self):
+        if not self._lock.acquire(blocking=False):
+            return  # a caller of get_connection is connecting right now
+        try:
+            if self._conn is not None:
+                self._next_retry = None
+                return
+            try:
+                self._connect_locked(retry=True)
+            except exception.HypervisorUnavailable:
+                pass  # _connect_locked planned the next attempt
+        finally:
+            self._lock.release()
+
+    # -- domains --------------------------------------------------------------
+
+    def get_guest(self, instance):
+        """The ``virDomain`` of a nova instance.
+
+        :raises nova.exception.InstanceNotFound: libvirt has no such domain.
+        """
+        return self.get_domain_by_uuid(instance.uuid)
+
+    def get_domain_by_uuid(self, uuid):
+        """The ``virDomain`` with this UUID string.
+
+        :raises nova.exception.InstanceNotFound: libvirt has no such domain.
+        """
+        conn = self.get_connection()
+        try:
+            return conn.lookupByUUIDString(uuid)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                raise exception.InstanceNotFound(instance_id=uuid)
+            raise
+
+    def list_domains(self, only_running=False):
+        """Every ``virDomain`` libvirt knows, or only the running ones."""
+        flags = libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE if only_running else 0
+        domains = self.get_connection().listAllDomains(flags)
+        # A tpool.Proxy wraps returned objects but not lists of them.
+        return [self._concurrency.wrap(dom) for dom in domains]
+
+    def define_domain(self, xml_text):
+        """Define (or redefine) a persistent domain; returns the virDomain.
+
+        :param xml_text: domain XML, or an object with ``to_xml()``.
+        """
+        if hasattr(xml_text, 'to_xml'):
+            xml_text = xml_text.to_xml()
+        return self.get_connection().defineXML(xml_text)
+
+    # -- host facts -----------------------------------------------------------
+
+    def get_capabilities(self):
+        """:class:`nova_pyvirt.xml.Capabilities`, read once per connection."""
+        conn = self.get_connection()
+        caps = self._caps
+        if caps is None or caps[0] != self._generation:
+            generation = self._generation
+            caps = (generation,
+                    xml.Capabilities.from_xml(conn.getCapabilities()))
+            self._caps = caps
+        return caps[1]
+
+    def get_domain_capabilities(self, arch, machine, virt_type):
+        """:class:`nova_pyvirt.xml.DomainCapabilities`, cached.
+
+        Read once per ``(arch, machine, virt_type)`` and connection.
+        ``machine`` may be ``None`` (the default machine type of ``arch``).
+        """
+        conn = self.get_connection()
+        key = (self._generation, arch, machine, virt_type)
+        caps = self._domain_caps.get(key)
+        if caps is None:
+            caps = xml.DomainCapabilities.from_xml(
+                conn.getDomainCapabilities(None, arch, machine, virt_type, 0))
+            self._domain_caps[key] = caps
+        return caps
+
+    def host_facts(self):
+        """:class:`nova_pyvirt.design.request.HostFacts` of this host."""
+        caps = self.get_capabilities()
+        arch = caps.host.cpu.arch
+        if arch not in self._cpu_features:
+            self._cpu_features[arch] = hostfacts.known_cpu_features(arch)
+        return request.HostFacts(caps, self.get_domain_capabilities,
+                                 self._cpu_features[arch])
+
+    def get_version(self):
+        """Hypervisor (QEMU) version as libvirt encodes it (7002000)."""
+        return self.get_connection().getVersion()
+
+    def get_libversion(self):
+        """libvirt version as libvirt encodes it (9000000)."""
+        return self.get_connection().getLibVersion()
+
+    def get_hostname(self):
+        """The hypervisor's host name, as first seen.
+
+        nova keys the compute node on it, so a later change is logged and
+        ignored until nova-compute restarts.
+        """
+        hostname = self.get_connection().getHostname()
+        if self._hostname is None:
+            self._hostname = hostname
+        elif hostname != self._hostname:
+            LOG.error('libvirt at %(uri)s now reports the host name '
+                      '%(new)s; still using %(old)s until nova-compute '
+                      'restarts', {'uri': self._uri, 'new': hostname,
+                                   'old': self._hostname})
+        return self._hostname
+
+    def get_cpu_count(self):
+        """Logical CPUs of the host (virNodeGetInfo)."""
+        return self.get_connection().getInfo()[2]
+
+    def get_memory_mb_total(self):
+        """Host memory in MiB (virNodeGetInfo)."""
+        return self.get_connection().getInfo()[1]
+
+    def get_memory_mb_used(self):
+        """Host memory in use in MiB: total - free - buffers - page cache.
+
+        From virNodeGetMemoryStats; drivers without it (libvirt's test
+        driver) fall back to total - free from virNodeGetFreeMemory.
+        """
+        conn = self.get_connection()
+        try:
+            stats = conn.getMemoryStats(
+                libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                raise
+            total = conn.getInfo()[1]
+            return total - conn.getFreeMemory() // units.Mi
+        used_kib = stats['total'] - sum(
+            stats.get(key, 0) for key in ('free', 'buffers', 'cached'))
+        return used_kib // units.Ki
+
+
+def _ignore_libvirt_error(context, error):
+    # libvirt prints every error to stderr unless a handler is set; the
+    # errors reach the caller as exceptions anyway.
+    pass
