@@ -1,0 +1,23 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""nova's API -> conductor -> scheduler -> compute path with this driver.
+
+Importing this package imports nova's test harness in nova's native-threads
+mode, and keeps nova's import-time patches out of the rest of the process,
+before any test module here imports ``nova.tests`` (see
+:func:`tests.fixtures.nova_harness.import_nova_tests`).
+"""
+
+from tests.fixtures import nova_harness
+
+nova_harness.import_nova_tests()
