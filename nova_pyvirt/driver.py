@@ -18,6 +18,7 @@ Each method delegates: guest design builds the XML (:mod:`design`),
 written here.
 """
 
+import libvirt
 from oslo_log import log as logging
 from oslo_utils import excutils
 from oslo_utils import timeutils
@@ -45,6 +46,7 @@ from nova_pyvirt import instance_disks
 from nova_pyvirt import instance_files
 from nova_pyvirt import resources
 from nova_pyvirt import snapshots
+from nova_pyvirt.volume import attachment
 
 CONF = pyvirt_conf.CONF
 LOG = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class PyVirtDriver(driver.ComputeDriver):
 
     capabilities = dict(driver.ComputeDriver.capabilities)
     capabilities.update({
+        'supports_extend_volume': True,
         'supports_image_type_qcow2': True,
         'supports_image_type_raw': True,
     })
@@ -76,7 +79,8 @@ class PyVirtDriver(driver.ComputeDriver):
             uri, lifecycle_event_handler=self.emit_event,
             conn_event_handler=self._connection_changed, read_only=read_only)
         self._image_api = image_api or glance.API()
-        self._disks = instance_disks.InstanceDisks(CONF)
+        self._volumes = attachment.Volumes(CONF, self._host)
+        self._disks = instance_disks.InstanceDisks(CONF, self._volumes)
 
     # -- host ----------------------------------------------------------
 
@@ -92,6 +96,9 @@ class PyVirtDriver(driver.ComputeDriver):
         design_cpu.validate_cpu_options(
             CONF, facts.domain_capabilities(arch, machine, virt_type),
             facts.known_cpu_features)
+
+    def cleanup_host(self, host):
+        self._host.cleanup()
 
     def _check_versions(self):
         libvirt_version = _version_tuple(self._host.get_libversion())
@@ -169,6 +176,7 @@ class PyVirtDriver(driver.ComputeDriver):
                 LOG.error('spawn of %s failed; removing what it created',
                           instance.uuid)
                 self._remove_guest(domain)
+                self._volumes.disconnect_all(block_device_info, instance)
                 files.remove()
         LOG.info('instance %s spawned', instance.uuid)
 
@@ -201,6 +209,7 @@ class PyVirtDriver(driver.ComputeDriver):
             self._guest(instance).undefine()
         except exception.InstanceNotFound:
             pass
+        self._volumes.disconnect_all(block_device_info, instance)
         if destroy_disks:
             self._files(instance).remove()
 
@@ -212,7 +221,8 @@ class PyVirtDriver(driver.ComputeDriver):
                 guest.destroy()
         except exception.InstanceNotFound:
             pass
-        disks = self._disks.existing(instance, self._files(instance))
+        disks = self._disks.existing(instance, self._files(instance),
+                                     block_device_info)
         design = self._design(instance, instance.image_meta, network_info,
                               disks)
         domain = self._host.define_domain(design.domain.to_xml())
@@ -276,6 +286,55 @@ class PyVirtDriver(driver.ComputeDriver):
                 expected_state=task_states.IMAGE_PENDING_UPLOAD)
             snapshots.upload(context, self._image_api, image_id, instance,
                              image)
+
+    # -- volumes ---------------------------------------------------------
+
+    def attach_volume(self, context, connection_info, instance, mountpoint,
+                      disk_bus=None, device_type=None, encryption=None):
+        if encryption:
+            raise exception.VolumeEncryptionNotSupported(
+                volume_type=connection_info.get('driver_volume_type'),
+                volume_id=attachment.volume_id(connection_info))
+        guest = self._guest(instance)
+        spec = self._volumes.connect(connection_info, instance, mountpoint,
+                                     disk_bus, device_type)
+        try:
+            definition = guest.definition()
+            domain_caps = self._host.get_domain_capabilities(
+                definition.os.arch, definition.os.machine,
+                CONF.pyvirt.virt_type)
+            self._volumes.attach(guest, spec, domain_caps,
+                                 instance.image_meta)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                LOG.error('attaching volume %s to %s failed; disconnecting '
+                          'it', spec.volume_id, instance.uuid)
+                self._volumes.disconnect(connection_info, instance)
+
+    def detach_volume(self, context, connection_info, instance, mountpoint,
+                      encryption=None):
+        try:
+            guest = self._guest(instance)
+        except exception.InstanceNotFound:
+            guest = None
+        if guest is not None:
+            self._volumes.detach(guest, attachment.volume_id(connection_info),
+                                 CONF.pyvirt.live_device_detach_timeout)
+        self._volumes.disconnect(connection_info, instance)
+
+    def extend_volume(self, context, connection_info, instance,
+                      requested_size):
+        vol_id = attachment.volume_id(connection_info)
+        new_size = self._volumes.driver(connection_info).extend(
+            connection_info, instance, requested_size)
+        guest = self._guest(instance)
+        disk = self._volumes.find_disk(guest, vol_id)
+        if disk is not None and guest.is_active():
+            guest.domain.blockResize(disk.target_dev, new_size,
+                                     libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+
+    def get_volume_connector(self, instance):
+        return resources.volume_connector(CONF)
 
     # -- state and consoles ----------------------------------------------
 

@@ -77,6 +77,11 @@ class Guest(object):
                 return False
             time.sleep(interval)
 
+    def inactive(self):
+        """The persistent definition (what the next start will use)."""
+        return xml.Domain.from_xml(self.domain.XMLDesc(
+            libvirt.VIR_DOMAIN_XML_INACTIVE))
+
     def wait_for_state(self, wanted, timeout):
         """Poll until the power state is one of ``wanted``; True if it was."""
         return self._wait(lambda: self.power_state() in wanted, timeout)

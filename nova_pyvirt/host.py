@@ -346,6 +346,7 @@ class Host(object):
         # Hand-over from libvirt's thread: deque appends and pops are
         # atomic, so the callbacks need no lock.
         self._events = collections.deque()
+        self._removed_devices = collections.deque(maxlen=256)
         self._waker = None
         self._delay = StoppedEventDelay(stopped_event_delay)
         self._next_retry = None
@@ -478,6 +479,14 @@ class Host(object):
                         'events: %(error)s', {'uri': self._uri,
                                               'error': exc})
         try:
+            self._callback_ids.append(conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+                self._device_removed_callback, None))
+        except libvirt.libvirtError as exc:
+            LOG.warning('libvirt at %(uri)s does not send device-removed '
+                        'events: %(error)s', {'uri': self._uri,
+                                              'error': exc})
+        try:
             conn.registerCloseCallback(self._close_callback,
                                        self._generation)
         except libvirt.libvirtError as exc:
@@ -537,6 +546,9 @@ class Host(object):
         self._events.append(('lifecycle', virtevent.LifecycleEvent(
             dom.UUIDString(), transition)))
         self._notify()
+
+    def _device_removed_callback(self, conn, dom, alias, opaque):
+        self._removed_devices.append((dom.UUIDString(), alias))
 
     def _close_callback(self, conn, reason, generation):
         self._events.append(('closed', generation, reason))
@@ -630,6 +642,14 @@ class Host(object):
             self._lock.release()
 
     # -- domains --------------------------------------------------------------
+
+    def device_removed(self, uuid, alias):
+        """True (once) if libvirt reported ``alias`` of ``uuid`` removed."""
+        try:
+            self._removed_devices.remove((uuid, alias))
+        except ValueError:
+            return False
+        return True
 
     def get_guest(self, instance):
         """The ``virDomain`` of a nova instance.

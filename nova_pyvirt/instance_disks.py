@@ -45,6 +45,7 @@ class DiskSet:
     local_disks: list
     kernel_path: str = None
     ramdisk_path: str = None
+    volumes: list = dataclasses.field(default_factory=list)
 
     @property
     def root(self):
@@ -54,6 +55,7 @@ class DiskSet:
         return request.GuestRequest(
             instance, instance.flavor, image_meta, self.files.path,
             local_disks=list(self.local_disks),
+            volumes=list(self.volumes),
             network_info=list(network_info or []),
             kernel_path=self.kernel_path, ramdisk_path=self.ramdisk_path)
 
@@ -76,10 +78,16 @@ class DiskSet:
         return cls(files, disks, record.get('kernel'), record.get('ramdisk'))
 
 
+def _boots_from_volume(block_device_info):
+    return any(bdm.get('boot_index') == 0 for bdm in
+               driver.block_device_info_get_mapping(block_device_info))
+
+
 class InstanceDisks(object):
 
-    def __init__(self, conf):
+    def __init__(self, conf, volumes):
         self.conf = conf
+        self.volumes = volumes
         self.cache = imagecache.ImageCache(
             os.path.join(conf.pyvirt.instances_path,
                          conf.pyvirt.image_cache_subdirectory_name),
@@ -89,22 +97,21 @@ class InstanceDisks(object):
 
     def create(self, context, instance, image_meta, block_device_info,
                image_api, files):
-        """Create the instance's disks in ``files``; returns a DiskSet."""
-        volumes = driver.block_device_info_get_mapping(block_device_info)
-        if volumes:
-            kinds = sorted({(v.get('connection_info') or {}).get(
-                'driver_volume_type') for v in volumes}, key=str)
-            raise exception.VolumeDriverNotFound(driver_type=','.join(
-                str(k) for k in kinds))
-        if not image_meta.obj_attr_is_set('id') or not image_meta.id:
-            raise exception.InvalidBDMImage(
-                details='an image is required: this driver does not boot '
-                'from volume yet')
+        """Create the instance's disks in ``files``; returns a DiskSet.
+
+        Volumes are connected last, so a failure before leaves no host
+        connection behind; the caller disconnects them if a later step
+        fails.
+        """
         disks = DiskSet(files, [])
-        base = self.cache.fetch(context, image_api, image_meta.id)
-        size = instance.flavor.root_gb * units.Gi or base.virtual_size
-        disks.local_disks.append(self.backend.create_root(
-            base, files.file('disk'), size))
+        if not _boots_from_volume(block_device_info):
+            if not image_meta.obj_attr_is_set('id') or not image_meta.id:
+                raise exception.InvalidBDMImage(
+                    details='neither an image nor a boot volume was given')
+            base = self.cache.fetch(context, image_api, image_meta.id)
+            size = instance.flavor.root_gb * units.Gi or base.virtual_size
+            disks.local_disks.append(self.backend.create_root(
+                base, files.file('disk'), size))
         for index, size_gb in enumerate(self._ephemeral_sizes(
                 instance, block_device_info)):
             name = 'disk.eph%d' % index
@@ -123,10 +130,16 @@ class InstanceDisks(object):
                     context, image_api, instance.ramdisk_id,
                     files.file('ramdisk'))
         disks.save()
+        disks.volumes = self.volumes.connect_all(block_device_info,
+                                                 instance)
         return disks
 
-    def existing(self, instance, files):
-        return DiskSet.load(files)
+    def existing(self, instance, files, block_device_info=None):
+        """The recorded local disks plus the (re)connected volumes."""
+        disks = DiskSet.load(files)
+        disks.volumes = self.volumes.connect_all(block_device_info,
+                                                 instance)
+        return disks
 
     @staticmethod
     def _ephemeral_sizes(instance, block_device_info):

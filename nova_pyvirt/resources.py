@@ -18,6 +18,8 @@ against, so it is derived from every guest the host's capabilities list.
 """
 
 import os
+import platform
+import sys
 
 import os_traits
 from oslo_concurrency import processutils
@@ -146,3 +148,21 @@ def host_uptime():
     """``uptime``'s line, which is what nova shows for a hypervisor."""
     out, _err = processutils.execute('env', 'LANG=C', 'uptime')
     return out.strip()
+
+
+def volume_connector(conf):
+    """What cinder needs to export a volume to this host.
+
+    The host's address and name, and its iSCSI initiator name when
+    open-iscsi is configured (read by os-brick's iSCSI connector).
+    """
+    from os_brick.initiator.connectors import iscsi
+    props = {'ip': conf.my_block_storage_ip, 'host': conf.host,
+             'multipath': False, 'enforce_multipath': False,
+             'platform': platform.machine(), 'os_type': sys.platform}
+    try:
+        props.update(iscsi.ISCSIConnector(None).get_connector_properties(
+            None))
+    except Exception as exc:
+        LOG.debug('no iSCSI initiator on this host: %s', exc)
+    return props

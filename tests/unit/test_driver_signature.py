@@ -35,7 +35,9 @@ IMPLEMENTED = (
     'get_console_output', 'get_vnc_console', 'get_diagnostics',
     'get_instance_diagnostics', 'get_host_ip_addr', 'get_host_uptime',
     'get_available_nodes', 'get_nodenames_by_uuid', 'get_available_resource',
-    'update_provider_tree', 'resume_state_on_host_boot')
+    'update_provider_tree', 'resume_state_on_host_boot', 'attach_volume',
+    'detach_volume', 'extend_volume', 'get_volume_connector',
+    'cleanup_host')
 
 
 def _public_methods(cls):
@@ -89,5 +91,6 @@ class SignatureTest(base.BaseTestCase):
         self.assertEqual(set(nova_driver.ComputeDriver.capabilities),
                          set(caps))
         claimed = sorted(k for k, v in caps.items() if v)
-        self.assertEqual(['supports_image_type_qcow2',
+        self.assertEqual(['supports_extend_volume',
+                          'supports_image_type_qcow2',
                           'supports_image_type_raw'], claimed)
