@@ -79,6 +79,7 @@ class PyVirtDriver(driver.ComputeDriver):
             uri, lifecycle_event_handler=self.emit_event,
             conn_event_handler=self._connection_changed, read_only=read_only)
         self._image_api = image_api or glance.API()
+        self._connection_was_lost = False
         self._volumes = attachment.Volumes(CONF, self._host)
         self._disks = instance_disks.InstanceDisks(CONF, self._volumes)
 
@@ -116,9 +117,12 @@ class PyVirtDriver(driver.ComputeDriver):
         """Disable the compute service while libvirt is unreachable."""
         if enabled:
             LOG.info('libvirt connection to %s is up', self._host.uri)
+            if not self._connection_was_lost:
+                return   # the first connection: nothing was disabled
         else:
             LOG.warning('libvirt connection to %s lost: %s', self._host.uri,
                         reason)
+            self._connection_was_lost = True
         ctx = nova_context.get_admin_context()
         try:
             service = objects.Service.get_by_compute_host(ctx, CONF.host)

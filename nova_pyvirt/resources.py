@@ -114,7 +114,8 @@ def available_resource(host, conf, hypervisor_type, instances_disk_used_gb):
         'disk_available_least': free_gb,
         'supported_instances': supported_instances(caps),
         'numa_topology': None,
-        'pci_passthrough_devices': None,
+        # No PCI reporting yet: the resource tracker parses this key as JSON
+        # whenever it is present, so it is left out rather than None.
     }
 
 
