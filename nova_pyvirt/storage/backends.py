@@ -51,6 +51,7 @@ from nova_pyvirt.design import request
 from nova_pyvirt import exception as pyvirt_exception
 from nova_pyvirt.storage import errors
 from nova_pyvirt.storage import fileops
+from nova_pyvirt.storage import lvm
 
 LOG = logging.getLogger(__name__)
 
@@ -63,10 +64,12 @@ _EXT4_LABEL = re.compile(r'^[A-Za-z0-9_.-]{1,16}$')
 def backend_for(conf):
     """The backend for ``conf``'s ``[pyvirt] images_type``.
 
-    :raises nova.exception.NovaException: ``images_type = lvm``, which is
-        not available yet.
+    ``images_type = lvm`` gives an :class:`~nova_pyvirt.storage.lvm.LvmBackend`
+    on ``[pyvirt] images_volume_group``, which must exist.
+
     :raises nova_pyvirt.exception.InvalidHostConfiguration: an unknown
-        images type or preallocation mode.
+        images type or preallocation mode; for lvm, no volume group or a
+        missing one.
     """
     images_type = conf.pyvirt.images_type
     # [pyvirt] preallocate_images may not be registered (yet): oslo.config
@@ -81,7 +84,7 @@ def backend_for(conf):
     if images_type == 'raw':
         return RawBackend(preallocate=preallocate)
     if images_type == 'lvm':
-        raise exception.NovaException('lvm backend not available yet')
+        return lvm.LvmBackend.from_conf(conf)
     raise pyvirt_exception.InvalidHostConfiguration(
         option='images_type', value=images_type,
         reason='unknown images type')
