@@ -1,0 +1,271 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Removal of cached base images nothing has used for a while.
+
+:meth:`ImageCacheManager.update` is the body of the driver's periodic
+``manage_image_cache(context, all_instances)``. A cached image (a file of
+the image cache named by the SHA-1 of its image id, see
+:mod:`~nova_pyvirt.storage.imagecache`) is *in use* when, as in nova,
+either
+
+* an instance of ``all_instances`` was built from it: its ``image_ref``
+  gives the file name (:func:`imagecache.cache_filename`), whatever the
+  instance's disk format; or
+* a qcow2 file in any directory of ``instances_path`` has it as its
+  backing file (``qemu-img info``), which also covers instances missing
+  from ``all_instances`` (one being spawned, or left behind).
+
+An image in use is touched on every pass, so its modification time tells
+when it was last seen in use (:meth:`ImageCache.fetch` touches it too). An
+image not in use whose modification time is older than ``[pyvirt]
+remove_unused_base_images_after`` seconds is removed, under the external
+lock :meth:`ImageCache.lock` takes for that image: the lock is only tried,
+never waited for (an image being fetched is in use), and the age is
+checked again once it is held, so a fetch that touched the image in the
+meantime keeps it. Temporary files of interrupted downloads
+(``.<sha1>.*.part``) that old are removed the same way.
+
+If any qcow2 file cannot be inspected, the pass removes nothing: which
+image that disk needs is unknown, and a removed base image cannot be
+recovered. The file is named in a warning on every pass.
+
+Known limit: an image fetched, then held by a spawn for longer than
+``remove_unused_base_images_after`` before its disk exists, could be
+removed under it. Keep the option well above the longest spawn (the
+default is a day).
+"""
+
+import dataclasses
+import os
+import re
+import time
+
+from oslo_concurrency import lockutils
+from oslo_log import log as logging
+
+from nova_pyvirt.storage import fileops
+from nova_pyvirt.storage import imagecache
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_MAX_AGE = 86400
+
+_CACHED_NAME = re.compile(r'^[0-9a-f]{40}$')
+_PART_NAME = re.compile(r'^\.([0-9a-f]{40})\..*\.part$')
+_QCOW2_MAGIC = b'QFI\xfb'
+
+
+@dataclasses.dataclass
+class PassResult:
+    """What one pass did, by cache file name (the image id's SHA-1)."""
+
+    removed: list = dataclasses.field(default_factory=list)
+    in_use: list = dataclasses.field(default_factory=list)
+    young: list = dataclasses.field(default_factory=list)
+    busy: list = dataclasses.field(default_factory=list)
+    # qcow2 files whose backing file could not be read.
+    uninspected: list = dataclasses.field(default_factory=list)
+
+
+def lock_path_for(conf):
+    """The directory of the image cache's external locks.
+
+    The same rule as :class:`nova_pyvirt.instance_disks.InstanceDisks`:
+    ``[oslo_concurrency] lock_path``, else ``<instances_path>/locks``.
+    """
+    lock_path = None
+    oslo = getattr(conf, 'oslo_concurrency', None)
+    if oslo is not None:
+        lock_path = getattr(oslo, 'lock_path', None)
+    return lock_path or os.path.join(conf.pyvirt.instances_path, 'locks')
+
+
+class ImageCacheManager(object):
+    """Removes cached images unused for ``remove_unused_base_images_after``.
+
+    :param conf: nova's CONF (or anything with the same ``[pyvirt]`` and
+        ``[oslo_concurrency]`` attributes).
+    """
+
+    def __init__(self, conf):
+        self.conf = conf
+        self.instances_path = conf.pyvirt.instances_path
+        self.base_dir = imagecache.cache_dir(conf)
+        self.lock_path = lock_path_for(conf)
+        self.cache = imagecache.ImageCache(self.base_dir, self.lock_path)
+
+    @property
+    def max_age(self):
+        value = getattr(self.conf.pyvirt, 'remove_unused_base_images_after',
+                        DEFAULT_MAX_AGE)
+        return DEFAULT_MAX_AGE if value is None else value
+
+    def update(self, context, all_instances):
+        """One pass over the cache; returns a :class:`PassResult`.
+
+        :param all_instances: the instances that may use this cache (nova
+            passes those of every host sharing the instances path).
+        """
+        result = PassResult()
+        try:
+            names = sorted(os.listdir(self.base_dir))
+        except FileNotFoundError:
+            return result
+        cached = [n for n in names if _CACHED_NAME.match(n)]
+        parts = [n for n in names if _PART_NAME.match(n)]
+
+        used = self._used_by_instances(all_instances)
+        backing, result.uninspected = self._used_by_disks()
+        used |= backing
+        for name in result.uninspected:
+            LOG.warning('Image cache: cannot tell which base image %s '
+                        'uses; no base image is removed until it can be '
+                        'read', name)
+
+        now = time.time()
+        for name in cached:
+            path = os.path.join(self.base_dir, name)
+            if name in used:
+                self._touch(path)
+                result.in_use.append(name)
+            elif result.uninspected or not self._old(path, now):
+                result.young.append(name)
+            else:
+                self._remove(name, [path], result)
+        if not result.uninspected:
+            for name in parts:
+                path = os.path.join(self.base_dir, name)
+                if self._old(path, now):
+                    self._remove(_PART_NAME.match(name).group(1), [path],
+                                 PassResult())
+        LOG.info('Image cache pass: %(removed)d removed, %(used)d in use, '
+                 '%(young)d unused but recent, %(busy)d locked',
+                 {'removed': len(result.removed),
+                  'used': len(result.in_use),
+                  'young': len(result.young), 'busy': len(result.busy)})
+        return result
+
+    # -- in use -------------------------------------------------------------
+
+    @staticmethod
+    def _used_by_instances(instances):
+        used = set()
+        for instance in instances or ():
+            image_ref = getattr(instance, 'image_ref', None)
+            if image_ref:
+                used.add(imagecache.cache_filename(image_ref))
+        return used
+
+    def _used_by_disks(self):
+        """Cache names backing a qcow2 file; qcow2 files not readable."""
+        used = set()
+        uninspected = []
+        base_dir = os.path.realpath(self.base_dir)
+        try:
+            entries = list(os.scandir(self.instances_path))
+        except FileNotFoundError:
+            return used, uninspected
+        skip = {base_dir, os.path.realpath(self.lock_path)}
+        for entry in entries:
+            if (not entry.is_dir(follow_symlinks=False) or
+                    os.path.realpath(entry.path) in skip):
+                continue
+            try:
+                files = list(os.scandir(entry.path))
+            except OSError:
+                continue
+            for item in files:
+                if not item.is_file(follow_symlinks=False):
+                    continue
+                if not _is_qcow2(item.path):
+                    continue
+                try:
+                    info = fileops.qemu_img_info(item.path, 'qcow2')
+                except Exception as exc:
+                    if not os.path.exists(item.path):
+                        continue
+                    LOG.debug('qemu-img info %(path)s failed: %(err)s',
+                              {'path': item.path, 'err': exc})
+                    uninspected.append(item.path)
+                    continue
+                backing = info.backing_file
+                if not backing:
+                    continue
+                if not os.path.isabs(backing):
+                    backing = os.path.join(entry.path, backing)
+                backing = os.path.realpath(backing)
+                if os.path.dirname(backing) == base_dir:
+                    used.add(os.path.basename(backing))
+        return used, uninspected
+
+    # -- removal ------------------------------------------------------------
+
+    def _old(self, path, now):
+        try:
+            return now - os.stat(path).st_mtime >= self.max_age
+        except FileNotFoundError:
+            return False
+
+    @staticmethod
+    def _touch(path):
+        try:
+            os.utime(path)
+        except OSError as exc:
+            LOG.warning('Could not mark %(path)s as used: %(err)s',
+                        {'path': path, 'err': exc})
+
+    def _lock(self, name):
+        """The lock :meth:`ImageCache.lock` takes for cache file ``name``.
+
+        Tried once: raises ``lockutils.AcquireLockFailedException`` when
+        another thread or process holds it. Built here from the file name
+        because unused images are only known by their file name, not by
+        their image id.
+        """
+        return lockutils.lock(name,
+                              lock_file_prefix=imagecache.LOCK_FILE_PREFIX,
+                              external=True, lock_path=self.lock_path,
+                              blocking=False)
+
+    def _remove(self, name, paths, result):
+        try:
+            with self._lock(name):
+                now = time.time()
+                for path in paths:
+                    if not self._old(path, now):
+                        result.young.append(name)
+                        continue
+                    try:
+                        os.unlink(path)
+                    except FileNotFoundError:
+                        continue
+                    except OSError as exc:
+                        LOG.warning('Could not remove the unused base '
+                                    'image %(path)s: %(err)s',
+                                    {'path': path, 'err': exc})
+                        continue
+                    LOG.info('Removed the base image %(path)s, unused for '
+                             'more than %(age)d s',
+                             {'path': path, 'age': self.max_age})
+                    result.removed.append(name)
+        except lockutils.AcquireLockFailedException:
+            LOG.debug('Image cache entry %s is locked; kept', name)
+            result.busy.append(name)
+
+
+def _is_qcow2(path):
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read(4) == _QCOW2_MAGIC
+    except OSError:
+        return False
