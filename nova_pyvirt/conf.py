@@ -159,6 +159,19 @@ Preallocation of instance disk files. nova's own ``[DEFAULT]
 preallocate_images`` is not used by this driver.
 """),
     cfg.StrOpt(
+        'volume_clear',
+        default='none',
+        choices=[
+            ('none', 'Remove logical volumes as they are.'),
+            ('zero', 'Overwrite logical volumes with zeros before removing '
+                     'them, so the next volume carved from the same extents '
+                     "cannot read an earlier instance's data."),
+        ],
+        help="""
+What happens to an instance's logical volumes (``images_type = lvm``) when
+they are deleted.
+"""),
+    cfg.StrOpt(
         'images_volume_group',
         help="""
 LVM volume group in which instance disks are created.

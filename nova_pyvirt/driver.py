@@ -22,7 +22,6 @@ import libvirt
 from oslo_log import log as logging
 from oslo_utils import excutils
 from oslo_utils import timeutils
-from oslo_utils import units
 
 from nova.compute import power_state
 from nova.compute import task_states
@@ -46,6 +45,7 @@ from nova_pyvirt import instance_disks
 from nova_pyvirt import instance_files
 from nova_pyvirt import resources
 from nova_pyvirt import snapshots
+from nova_pyvirt.storage import cache_manager
 from nova_pyvirt.volume import attachment
 
 CONF = pyvirt_conf.CONF
@@ -66,6 +66,7 @@ class PyVirtDriver(driver.ComputeDriver):
 
     capabilities = dict(driver.ComputeDriver.capabilities)
     capabilities.update({
+        'has_imagecache': True,
         'supports_extend_volume': True,
         'supports_image_type_qcow2': True,
         'supports_image_type_raw': True,
@@ -82,6 +83,7 @@ class PyVirtDriver(driver.ComputeDriver):
         self._connection_was_lost = False
         self._volumes = attachment.Volumes(CONF, self._host)
         self._disks = instance_disks.InstanceDisks(CONF, self._volumes)
+        self._image_cache_manager = cache_manager.ImageCacheManager(CONF)
 
     # -- host ----------------------------------------------------------
 
@@ -181,7 +183,7 @@ class PyVirtDriver(driver.ComputeDriver):
                           instance.uuid)
                 self._remove_guest(domain)
                 self._volumes.disconnect_all(block_device_info, instance)
-                files.remove()
+                self._disks.delete(instance, files)
         LOG.info('instance %s spawned', instance.uuid)
 
     def _remove_guest(self, domain):
@@ -215,7 +217,7 @@ class PyVirtDriver(driver.ComputeDriver):
             pass
         self._volumes.disconnect_all(block_device_info, instance)
         if destroy_disks:
-            self._files(instance).remove()
+            self._disks.delete(instance, self._files(instance))
 
     def _hard_reboot(self, context, instance, network_info,
                      block_device_info=None):
@@ -398,9 +400,11 @@ class PyVirtDriver(driver.ComputeDriver):
         return {virt_node.get_local_node_uuid(): self._host.get_hostname()}
 
     def get_available_resource(self, nodename):
-        used_gb = self._disks.used_bytes() // units.Gi
         return resources.available_resource(
-            self._host, CONF, CONF.pyvirt.virt_type, used_gb)
+            self._host, CONF, CONF.pyvirt.virt_type, self._disks.usage())
+
+    def manage_image_cache(self, context, all_instances):
+        self._image_cache_manager.update(context, all_instances)
 
     def update_provider_tree(self, provider_tree, nodename,
                              allocations=None):

@@ -165,6 +165,26 @@ class InstanceDisks(object):
                 image_id=image_id, reason='the image is empty')
         return path
 
+    def delete(self, instance, files):
+        """Remove every disk of the instance, then its directory."""
+        delete_instance = getattr(self.backend, 'delete_instance', None)
+        if delete_instance is not None:
+            delete_instance(instance.uuid)
+        files.remove()
+
+    def usage(self):
+        """``(total, used)`` bytes of the storage instance disks live on."""
+        capacity = getattr(self.backend, 'capacity', None)
+        if capacity is not None:
+            size, free = capacity()
+            return size, size - free
+        root = self.conf.pyvirt.instances_path
+        os.makedirs(root, exist_ok=True)
+        stat = os.statvfs(root)
+        total = stat.f_frsize * stat.f_blocks
+        used_by_host = total - stat.f_frsize * stat.f_bavail
+        return total, max(used_by_host, self.used_bytes())
+
     def used_bytes(self):
         """Bytes allocated by instance files under the instances path."""
         total = 0

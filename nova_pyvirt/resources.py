@@ -17,7 +17,6 @@ matches an image's ``hw_architecture``/``img_hv_type``/``hw_vm_mode``
 against, so it is derived from every guest the host's capabilities list.
 """
 
-import os
 import platform
 import sys
 
@@ -86,17 +85,11 @@ def cpu_traits(capabilities):
     return traits
 
 
-def disk_gb(path):
-    stat = os.statvfs(path)
-    total = stat.f_frsize * stat.f_blocks // units.Gi
-    free = stat.f_frsize * stat.f_bavail // units.Gi
-    return total, free
-
-
-def available_resource(host, conf, hypervisor_type, instances_disk_used_gb):
+def available_resource(host, conf, hypervisor_type, disk_usage):
+    """nova's resource dict; ``disk_usage`` is ``(total, used)`` bytes."""
     caps = host.get_capabilities()
-    os.makedirs(conf.pyvirt.instances_path, exist_ok=True)
-    total_gb, free_gb = disk_gb(conf.pyvirt.instances_path)
+    total_gb = disk_usage[0] // units.Gi
+    used_gb = disk_usage[1] // units.Gi
     memory_total = host.get_memory_mb_total()
     return {
         'vcpus': host.get_cpu_count(),
@@ -105,13 +98,13 @@ def available_resource(host, conf, hypervisor_type, instances_disk_used_gb):
         'vcpus_used': sum(d.maxVcpus() if d.isActive() else 0
                           for d in host.list_domains()),
         'memory_mb_used': host.get_memory_mb_used(),
-        'local_gb_used': max(instances_disk_used_gb, total_gb - free_gb),
+        'local_gb_used': used_gb,
         'hypervisor_type': hypervisor_type,
         # libvirt's major * 1000000 + minor * 1000 + micro is nova's form.
         'hypervisor_version': host.get_version(),
         'hypervisor_hostname': host.get_hostname(),
         'cpu_info': jsonutils.dumps(cpu_info(caps)),
-        'disk_available_least': free_gb,
+        'disk_available_least': total_gb - used_gb,
         'supported_instances': supported_instances(caps),
         'numa_topology': None,
         # No PCI reporting yet: the resource tracker parses this key as JSON

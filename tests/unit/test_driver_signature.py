@@ -37,7 +37,7 @@ IMPLEMENTED = (
     'get_available_nodes', 'get_nodenames_by_uuid', 'get_available_resource',
     'update_provider_tree', 'resume_state_on_host_boot', 'attach_volume',
     'detach_volume', 'extend_volume', 'get_volume_connector',
-    'cleanup_host')
+    'cleanup_host', 'manage_image_cache')
 
 
 def _public_methods(cls):
@@ -91,6 +91,6 @@ class SignatureTest(base.BaseTestCase):
         self.assertEqual(set(nova_driver.ComputeDriver.capabilities),
                          set(caps))
         claimed = sorted(k for k, v in caps.items() if v)
-        self.assertEqual(['supports_extend_volume',
+        self.assertEqual(['has_imagecache', 'supports_extend_volume',
                           'supports_image_type_qcow2',
                           'supports_image_type_raw'], claimed)

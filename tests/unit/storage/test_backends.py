@@ -102,11 +102,6 @@ class TestBackendFor(base.BaseTestCase):
         backend = backends.backend_for(conf(images_type='raw'))
         self.assertIsInstance(backend, backends.RawBackend)
 
-    def test_lvm_not_available_yet(self):
-        exc = self.assertRaises(exception.NovaException,
-                                backends.backend_for, conf(images_type='lvm'))
-        self.assertEqual('lvm backend not available yet', str(exc))
-
     def test_unknown(self):
         self.assertRaises(pyvirt_exception.InvalidHostConfiguration,
                           backends.backend_for, conf(images_type='rbd'))
