@@ -1,0 +1,228 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""NFS volumes on a real guest, served by a real NFS server.
+
+nfs-ganesha on 127.0.0.1 (:mod:`tests.fixtures.ganesha`) exports the volume
+files; the driver runs on the shared embedded QEMU root
+(:mod:`tests.fixtures.driver`) with ``[pyvirt] nfs_transport = qemu``, so
+QEMU's own NFS client opens them. What reached the guest is read from its
+serial console (``PYVIRT-DISK`` lines, see tools/guest_image/README.md) and
+what the guest wrote is read back from the server over NFS.
+
+The ``mount`` transport needs a kernel NFS client, which the project's test
+machines lack: there the test checks that attaching fails, saying so, and
+leaves nothing attached.
+"""
+
+import os
+import re
+from unittest import mock
+
+import libvirt
+from nova import exception
+from oslo_utils import uuidutils
+from oslotest import base
+
+from nova_pyvirt.volume import nfs
+from tests.fixtures import driver as driver_fixture
+from tests.fixtures import ganesha
+
+READY = 'PYVIRT-GUEST: ready'
+DISK_LINE = re.compile(r'^PYVIRT-DISK name=(\S+) serial=(\S+) size=(\d+)'
+                       r'(?: event=(\S+))? marker=(.*)$')
+REMOVED_LINE = re.compile(r'^PYVIRT-DISK name=(\S+) event=removed')
+# QEMU cuts virtio-blk serials to 20 bytes.
+SERIAL_LEN = 20
+GUEST_WROTE = 'PYVIRT-GUEST-WROTE-ON-NFS'
+
+
+def disk_reports(console):
+    """``[(name, serial, size, event, marker)]`` in console order."""
+    found = []
+    for line in console.splitlines():
+        match = DISK_LINE.match(line.strip())
+        if match:
+            name, serial, size, event, marker = match.groups()
+            found.append((name, serial, int(size), event, marker))
+    return found
+
+
+def removed_reports(console):
+    return [m.group(1) for m in
+            (REMOVED_LINE.match(line.strip()) for line in
+             console.splitlines()) if m]
+
+
+class NFSVolumeTestCase(base.BaseTestCase):
+
+    transport = 'qemu'
+
+    def setUp(self):
+        super(NFSVolumeTestCase, self).setUp()
+        self.nfs = self.useFixture(ganesha.GaneshaFixture())
+        self.fx = self.useFixture(driver_fixture.DriverFixture())
+        self.fx.conf.set(nfs_transport=self.transport,
+                         nfs_mount_point_base=os.path.join(self.fx.tmp,
+                                                           'mnt'))
+        self.driver = self.fx.driver
+        self.ctx = self.fx.context
+
+    def volume(self, name, fmt='raw', size=ganesha.MiB):
+        volume_id = uuidutils.generate_uuid()
+        self.nfs.create_volume(name, size=size, fmt=fmt)
+        return volume_id, self.nfs.connection_info(name, volume_id, fmt)
+
+    def image(self, cmdline_extra=''):
+        props = dict(self.fx.root_image['properties'])
+        if cmdline_extra:
+            props['os_command_line'] += ' ' + cmdline_extra
+        return self.fx.images.add(
+            os.path.join(driver_fixture.GUEST_IMAGE, 'disk-marker.qcow2'),
+            'qcow2', properties=props)
+
+    def wait_disk(self, instance, name, event=None, timeout=120):
+        """The console report of disk ``name`` (with ``event``)."""
+        def report():
+            for found in disk_reports(self.fx.console(instance)):
+                if found[0] == name and found[3] == event:
+                    return found
+        self.fx.wait_console(instance, 'name=%s ' % name, timeout=timeout)
+        found = report()
+        if found is None:
+            self.fx.wait_console(instance, READY, timeout=timeout)
+            found = report()
+        self.assertIsNotNone(found, self.fx.console(instance))
+        return found
+
+    def volume_disks(self, instance):
+        """The disks with a serial (volumes) of the live definition."""
+        return [d for d in self.driver._guest(instance).definition().disks
+                if d.serial]
+
+
+class QemuTransportTest(NFSVolumeTestCase):
+
+    def test_volume_at_boot_hot_plug_and_detach(self):
+        boot_id, boot_info = self.volume('volume-boot')
+        # The guest writes this line at offset 0 of vdb after its report.
+        image = self.image('pyvirt.write=vdb:%s' % GUEST_WROTE)
+        instance, image_meta = self.fx.instance(image)
+        bdi = {'root_device_name': '/dev/vda', 'ephemerals': [],
+               'swap': None, 'block_device_mapping': [{
+                   'connection_info': boot_info, 'mount_device': '/dev/vdb',
+                   'boot_index': None, 'disk_bus': 'virtio',
+                   'device_type': 'disk', 'delete_on_termination': False}]}
+        self.driver.spawn(self.ctx, instance, image_meta, [], None, {},
+                          block_device_info=bdi)
+
+        # The domain reaches the volume through QEMU's NFS client.
+        disks = self.volume_disks(instance)
+        self.assertEqual(1, len(disks))
+        disk = disks[0]
+        self.assertEqual(('network', 'nfs', 'raw'), (
+            disk.type, disk.source_protocol, disk.driver_type))
+        self.assertEqual(self.nfs.path('volume-boot'), disk.source_name)
+        self.assertEqual(['127.0.0.1'],
+                         [h.name for h in disk.source_hosts])
+        self.assertEqual(('root', 'root'), (disk.source_identity_user,
+                                            disk.source_identity_group))
+
+        # At boot the guest sees the volume: its serial and its data.
+        console = self.fx.wait_console(instance, 'PYVIRT-WROTE vdb')
+        reports = {r[0]: r for r in disk_reports(console)}
+        self.assertEqual(
+            ('vdb', boot_id[:SERIAL_LEN], ganesha.MiB, None,
+             'PYVIRT-DISK-MARKER volume-boot'), reports['vdb'])
+        # ... and its writes reach the NFS server.
+        self.assertEqual(GUEST_WROTE.encode() + b'\n',
+                         self.nfs.read_over_nfs('volume-boot',
+                                                len(GUEST_WROTE) + 1))
+
+        # Hot-plug a qcow2 volume into the running guest.
+        plug_id, plug_info = self.volume('volume-plug', fmt='qcow2',
+                                         size=2 * ganesha.MiB)
+        self.driver.attach_volume(self.ctx, plug_info, instance, '/dev/vdc')
+        self.assertEqual(
+            ('vdc', plug_id[:SERIAL_LEN], 2 * ganesha.MiB, 'added',
+             'PYVIRT-DISK-MARKER volume-plug'),
+            self.wait_disk(instance, 'vdc', event='added'))
+        plugged = [d for d in self.volume_disks(instance)
+                   if d.serial == plug_id]
+        self.assertEqual(['qcow2'], [d.driver_type for d in plugged])
+
+        # Detach: the guest loses the disk, the domain forgets it, the
+        # volume booted with stays.
+        self.driver.detach_volume(self.ctx, plug_info, instance, '/dev/vdc')
+        self.fx.wait_console(instance, 'name=vdc event=removed', timeout=60)
+        self.assertIn('vdc', removed_reports(self.fx.console(instance)))
+        self.assertEqual([boot_id],
+                         [d.serial for d in self.volume_disks(instance)])
+        inactive = self.driver._guest(instance).inactive()
+        self.assertEqual([boot_id],
+                         [d.serial for d in inactive.disks if d.serial])
+
+        # The volume files are intact on the server.
+        self.assertEqual(['volume-boot', 'volume-plug'],
+                         self.nfs.list_over_nfs())
+        self.assertEqual(b'QFI\xfb',
+                         self.nfs.read_over_nfs('volume-plug', 4))
+
+    def test_qemu_opens_the_file_as_the_identity(self):
+        instance = self.fx.spawn()
+        self.fx.wait_console(instance, READY)
+        volume_id, info = self.volume('volume-private')
+        os.chmod(self.nfs.path('volume-private'), 0o600)
+        # QEMU's NFS client sends the <identity> ids to the server: as
+        # nobody it may not open a root-only file.
+        with mock.patch.object(nfs, 'QEMU_NFS_USER', 'nobody'), \
+                mock.patch.object(nfs, 'QEMU_NFS_GROUP', 'nogroup'):
+            exc = self.assertRaises(libvirt.libvirtError,
+                                    self.driver.attach_volume, self.ctx,
+                                    info, instance, '/dev/vdb')
+        self.assertIn('NFS: ACCESS denied', str(exc))
+        self.assertEqual([], self.volume_disks(instance))
+        # As root (the driver's identity) it may.
+        self.driver.attach_volume(self.ctx, info, instance, '/dev/vdb')
+        self.assertEqual(
+            ('vdb', volume_id[:SERIAL_LEN], ganesha.MiB, 'added',
+             'PYVIRT-DISK-MARKER volume-private'),
+            self.wait_disk(instance, 'vdb', event='added'))
+
+
+class MountTransportTest(NFSVolumeTestCase):
+    """Without a kernel NFS client, attaching fails and says why."""
+
+    transport = 'mount'
+
+    def setUp(self):
+        with open('/proc/filesystems') as handle:
+            if 'nfs' in handle.read().split():
+                self.skipTest('this host has a kernel NFS client; this '
+                              'test is about hosts without one')
+        super(MountTransportTest, self).setUp()
+
+    def test_attach_fails_naming_volume_and_export(self):
+        instance = self.fx.spawn()
+        self.fx.wait_console(instance, READY)
+        volume_id, info = self.volume('volume-mount')
+        exc = self.assertRaises(exception.VolumeAttachFailed,
+                                self.driver.attach_volume, self.ctx, info,
+                                instance, '/dev/vdb')
+        message = str(exc)
+        self.assertIn(volume_id, message)
+        self.assertIn(self.nfs.export, message)
+        self.assertEqual([], self.volume_disks(instance))
+        self.assertNotIn('name=vdb', self.fx.console(instance))
+        # Nothing mounted, no mount point left behind.
+        base_dir = self.fx.conf.conf.pyvirt.nfs_mount_point_base
+        self.assertEqual([], os.listdir(base_dir))
