@@ -311,11 +311,14 @@ class PyVirtDriver(driver.ComputeDriver):
                 CONF.pyvirt.virt_type)
             self._volumes.attach(guest, spec, domain_caps,
                                  instance.image_meta)
-        except Exception:
-            with excutils.save_and_reraise_exception():
-                LOG.error('attaching volume %s to %s failed; disconnecting '
-                          'it', spec.volume_id, instance.uuid)
-                self._volumes.disconnect(connection_info, instance)
+        except Exception as exc:
+            LOG.error('attaching volume %s to %s failed; disconnecting it',
+                      spec.volume_id, instance.uuid)
+            self._volumes.disconnect(connection_info, instance)
+            if isinstance(exc, libvirt.libvirtError):
+                raise exception.VolumeAttachFailed(
+                    volume_id=spec.volume_id, reason=exc.get_error_message())
+            raise
 
     def detach_volume(self, context, connection_info, instance, mountpoint,
                       encryption=None):

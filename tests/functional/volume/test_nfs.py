@@ -28,7 +28,6 @@ import os
 import re
 from unittest import mock
 
-import libvirt
 from nova import exception
 from oslo_utils import uuidutils
 from oslotest import base
@@ -186,10 +185,11 @@ class QemuTransportTest(NFSVolumeTestCase):
         # nobody it may not open a root-only file.
         with mock.patch.object(nfs, 'QEMU_NFS_USER', 'nobody'), \
                 mock.patch.object(nfs, 'QEMU_NFS_GROUP', 'nogroup'):
-            exc = self.assertRaises(libvirt.libvirtError,
+            exc = self.assertRaises(exception.VolumeAttachFailed,
                                     self.driver.attach_volume, self.ctx,
                                     info, instance, '/dev/vdb')
         self.assertIn('NFS: ACCESS denied', str(exc))
+        self.assertIn(volume_id, str(exc))
         self.assertEqual([], self.volume_disks(instance))
         # As root (the driver's identity) it may.
         self.driver.attach_volume(self.ctx, info, instance, '/dev/vdb')
