@@ -29,8 +29,9 @@ Two transports, chosen with ``[pyvirt] iscsi_transport``:
     Nothing is logged in on the host. QEMU's own iSCSI client (libiscsi,
     the ``block-iscsi`` module of ``qemu-block-extra``) opens the LUN:
     ``<disk type='network'><source protocol='iscsi' name='IQN/LUN'>
-    <host name='ip' port='port'/></source>``. libvirt lets an iSCSI disk
-    name one host only, and QEMU has no iSCSI multipath, so when several
+    <host name='ip' port='port'/></source>``. QEMU's iSCSI client takes one
+    portal and has no multipath (libvirt 9.0 accepts more ``<host>``
+    elements but silently passes QEMU the first only), so when several
     portals are given :meth:`ISCSIVolumeDriver.connect` picks the first one
     that accepts a TCP connection (in ``target_portals`` order) and records
     it in ``connection_info['data']['pyvirt_iscsi_portal']``, which
