@@ -40,7 +40,9 @@ started when it fails.
 import contextlib
 import os
 import re
+import shutil
 import tempfile
+import threading
 
 from nova import exception
 from oslo_concurrency import processutils
@@ -229,8 +231,19 @@ class Qcow2Backend(_FileBackend):
     FORMAT = 'qcow2'
 
     def _make_root(self, base, path, size):
-        fileops.qemu_img_create(path, 'qcow2', size, backing=base.path,
-                                backing_fmt=base.format)
+        # An overlay depends only on its base and size, so one made once
+        # beside the base (removed with it) is copied for each instance:
+        # a file copy instead of a qemu-img process per spawn.
+        template = '%s.overlay-%d' % (base.path, size)
+        if not os.path.exists(template):
+            partial = '%s.%d.%d.tmp' % (template, os.getpid(),
+                                        threading.get_ident())
+            with fileops.removed_on_failure(partial):
+                fileops.qemu_img_create(partial, 'qcow2', size,
+                                        backing=base.path,
+                                        backing_fmt=base.format)
+                os.rename(partial, template)
+        shutil.copyfile(template, path)
 
     def _make_blank(self, path, size, mkfs, label):
         if mkfs is None:

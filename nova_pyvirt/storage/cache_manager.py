@@ -46,12 +46,14 @@ default is a day).
 """
 
 import dataclasses
+import glob
 import os
 import re
 import time
 
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
+from oslo_utils import fileutils
 
 from nova_pyvirt.storage import fileops
 from nova_pyvirt.storage import imagecache
@@ -254,6 +256,9 @@ class ImageCacheManager(object):
                                     'image %(path)s: %(err)s',
                                     {'path': path, 'err': exc})
                         continue
+                    for companion in glob.glob(glob.escape(path) + '.*'):
+                        # The inspection record and overlay templates.
+                        fileutils.delete_if_exists(companion)
                     LOG.info('Removed the base image %(path)s, unused for '
                              'more than %(age)d s',
                              {'path': path, 'age': self.max_age})

@@ -37,6 +37,7 @@ a process about to lock them); they are not held once ``fetch`` returns.
 import dataclasses
 import glob
 import hashlib
+import json
 import os
 import tempfile
 import time
@@ -62,6 +63,11 @@ LOCK_FILE_PREFIX = 'nova-pyvirt-image-'
 _PART_SUFFIX = '.part'
 # The qcow2 specification caps backing file names at 1023 bytes.
 _MAX_BACKING_NAME = 1023
+
+
+# Beside each cached image: what its inspection found (see
+# ImageCache._verified_image); removed together with the image.
+RECORD_SUFFIX = '.info'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +103,8 @@ class ImageCache(object):
     def __init__(self, base_dir, lock_path):
         self.base_dir = base_dir
         self.lock_path = lock_path
+        # path -> (file identity, CachedImage) of files already inspected.
+        self._verified = {}
 
     def path_for(self, image_id):
         """Where ``image_id`` is (or would be) cached."""
@@ -130,7 +138,7 @@ class ImageCache(object):
         fileutils.ensure_tree(self.base_dir)
         with self.lock(image_id):
             if os.path.exists(path):
-                cached = self._inspect(image_id, path)
+                cached = self._verified_image(image_id, path)
                 try:
                     os.utime(path)
                 except OSError as exc:
@@ -189,11 +197,50 @@ class ImageCache(object):
             # Readable by QEMU, which may run as another user.
             os.chmod(part, 0o644)
             os.rename(part, path)
+            cached = dataclasses.replace(cached, path=path)
+            self._remember(path, cached)
         LOG.info('Cached image %(id)s (%(fmt)s, %(size)d bytes) at %(path)s '
                  'in %(secs).1f s',
                  {'id': image_id, 'fmt': cached.format, 'size': size,
                   'path': path, 'secs': time.monotonic() - started})
-        return dataclasses.replace(cached, path=path)
+        return cached
+
+    def _verified_image(self, image_id, path):
+        """The image's inspection result, inspecting only new files.
+
+        Files enter the cache by rename only, so a file whose device, inode
+        and size are those recorded when it was inspected is that same
+        file: the record (kept in memory and in a ``.info`` file beside the
+        image, for other processes) is reused instead of inspecting again.
+        """
+        identity = _identity(path)
+        known = self._verified.get(path)
+        if known is not None and known[0] == identity:
+            return known[1]
+        record = _read_record(path + RECORD_SUFFIX)
+        if record is not None and record.get('identity') == identity:
+            cached = CachedImage(path=path, format=record['format'],
+                                 virtual_size=record['virtual_size'])
+            self._verified[path] = (identity, cached)
+            return cached
+        cached = self._inspect(image_id, path)
+        self._remember(path, cached)
+        return cached
+
+    def _remember(self, path, cached):
+        identity = _identity(path)
+        self._verified[path] = (identity, cached)
+        record = {'identity': identity, 'format': cached.format,
+                  'virtual_size': cached.virtual_size}
+        tmp = '%s%s.%d.tmp' % (path, RECORD_SUFFIX, os.getpid())
+        try:
+            with open(tmp, 'w') as handle:
+                json.dump(record, handle)
+            os.rename(tmp, path + RECORD_SUFFIX)
+        except OSError as exc:
+            LOG.warning('Could not record the inspection of %(path)s: '
+                        '%(err)s', {'path': path, 'err': exc})
+            fileutils.delete_if_exists(tmp)
 
     def _inspect(self, image_id, path, disk_format=None):
         """Check the image at ``path``; return its CachedImage.
@@ -250,6 +297,19 @@ class ImageCache(object):
             raise refuse('qemu-img info gives no virtual size')
         return CachedImage(path=path, format=fmt,
                            virtual_size=int(info.virtual_size))
+
+
+def _identity(path):
+    stat = os.stat(path)
+    return [stat.st_dev, stat.st_ino, stat.st_size]
+
+
+def _read_record(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
 
 
 def _format_specific(info, key):

@@ -156,9 +156,11 @@ class TestConcurrentFetch(base.BaseTestCase):
                     'format': 'qcow2', 'virtual_size': 64 * MiB}
         for result in results:
             self.assertEqual(expected, result)
-        # Nothing but the image in the cache; no lock left held.
-        self.assertEqual([imagecache.cache_filename(IMAGE_ID)],
-                         os.listdir(self.base_dir))
+        # Nothing but the image and its inspection record in the cache; no
+        # lock left held.
+        name = imagecache.cache_filename(IMAGE_ID)
+        self.assertEqual([name, name + imagecache.RECORD_SUFFIX],
+                         sorted(os.listdir(self.base_dir)))
         for name in os.listdir(self.lock_path):
             lock = fasteners.InterProcessLock(
                 os.path.join(self.lock_path, name))

@@ -22,6 +22,7 @@ import types
 
 import fixtures
 from nova import exception
+from oslo_concurrency import processutils
 from oslotest import base
 
 from nova_pyvirt.design import request
@@ -143,6 +144,27 @@ class TestQcow2Root(BackendTestBase):
                             read_only=True)
         self.assertNotIn('fail', out.lower())
         self.assertAllocatedLess(path, MiB)
+
+    def test_overlays_are_copies_of_one_template(self):
+        base_image = self.qcow2_base()
+        backend = backends.Qcow2Backend()
+        backend.create_root(base_image, self.path('disk'), GiB)
+        other = os.path.join(self.tmp, 'other-instance-disk')
+        backend.create_root(base_image, other, GiB)
+        template = '%s.overlay-%d' % (base_image.path, GiB)
+        with open(template, 'rb') as handle:
+            content = handle.read()
+        for path in (self.path('disk'), other):
+            with open(path, 'rb') as handle:
+                self.assertEqual(content, handle.read())
+        # Instances write to their own copy only.
+        fakes.qemu_io(other, 'qcow2', 'write -P 0xcd 2M 64k')
+        out, err = processutils.execute(
+            'qemu-io', '-f', 'qcow2', '-r', '-c', 'read -P 0xcd 2M 64k',
+            self.path('disk'), check_exit_code=False)
+        self.assertIn('Pattern verification failed', out + err)
+        self.assertEqual([], [n for n in os.listdir(self.tmp)
+                              if n.endswith('.tmp')])
 
     def test_overlay_of_raw_base(self):
         base_image = self.raw_base()

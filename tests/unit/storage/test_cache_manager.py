@@ -98,6 +98,22 @@ class TestRemoval(CacheManagerTestBase):
         self.assertFalse(os.path.exists(old))
         self.assertEqual([self.name(IMAGE_A)], result.removed)
 
+    def test_record_and_overlay_templates_go_with_their_base(self):
+        old = self.cache(IMAGE_A, age=DAY + 60)
+        companions = [old + imagecache.RECORD_SUFFIX, old + '.overlay-1024']
+        for path in companions:
+            with open(path, 'w') as handle:
+                handle.write('x')
+        kept = self.cache(IMAGE_B, age=60)
+        with open(kept + imagecache.RECORD_SUFFIX, 'w') as handle:
+            handle.write('x')
+
+        self.manager.update(None, [])
+
+        self.assertEqual([], [p for p in [old] + companions
+                              if os.path.exists(p)])
+        self.assertTrue(os.path.exists(kept + imagecache.RECORD_SUFFIX))
+
     def test_in_use_base_kept_even_if_old(self):
         used = self.cache(IMAGE_A, age=10 * DAY)
 

@@ -17,6 +17,7 @@ files (:class:`tests.unit.storage.fakes.FakeImageAPI`).
 """
 
 import hashlib
+import json
 import os
 import time
 import types
@@ -24,6 +25,7 @@ import types
 import fasteners
 import fixtures
 from nova import exception
+from oslo_concurrency import processutils
 from oslotest import base
 
 from nova_pyvirt.storage import errors
@@ -49,9 +51,11 @@ class ImageCacheTestBase(base.BaseTestCase):
         return os.path.join(self.src, name)
 
     def cache_listing(self):
+        """Files of the cache, without the images' inspection records."""
         if not os.path.isdir(self.base_dir):
             return []
-        return sorted(os.listdir(self.base_dir))
+        return sorted(n for n in os.listdir(self.base_dir)
+                      if not n.endswith(imagecache.RECORD_SUFFIX))
 
     def assertLockFree(self, image_id):
         name = '%s%s' % (imagecache.LOCK_FILE_PREFIX,
@@ -301,3 +305,41 @@ class TestDownloadFailures(ImageCacheTestBase):
         self.assertRaises(exception.ImageNotAuthorized,
                           self.cache.fetch, None, api, IMAGE_ID)
         self.assertEqual([], self.cache_listing())
+
+
+class TestInspectionRecord(ImageCacheTestBase):
+    """A cached file is inspected once; its record serves later hits."""
+
+    def fetch_fresh(self, api):
+        # A new ImageCache has no memory: only the record on disk remains.
+        cache = imagecache.ImageCache(self.base_dir, self.lock_path)
+        return cache.fetch(None, api, IMAGE_ID)
+
+    def test_record_of_the_same_file_is_reused(self):
+        src = fakes.make_qcow2(self.source('img.qcow2'), 64 * MiB)
+        api = fakes.FakeImageAPI({IMAGE_ID: (src, 'qcow2')})
+        cached = self.cache.fetch(None, api, IMAGE_ID)
+        record_path = cached.path + imagecache.RECORD_SUFFIX
+        with open(record_path) as handle:
+            record = json.load(handle)
+        self.assertEqual(('qcow2', 64 * MiB),
+                         (record['format'], record['virtual_size']))
+        # A record that says something else about the same file is believed:
+        # proof that a hit does not inspect again.
+        record['virtual_size'] = 5 * MiB
+        with open(record_path, 'w') as handle:
+            json.dump(record, handle)
+        self.assertEqual(5 * MiB, self.fetch_fresh(api).virtual_size)
+
+    def test_a_replaced_file_is_inspected_again(self):
+        src = fakes.make_qcow2(self.source('img.qcow2'), 64 * MiB)
+        api = fakes.FakeImageAPI({IMAGE_ID: (src, 'qcow2')})
+        cached = self.cache.fetch(None, api, IMAGE_ID)
+        # Same name, new file (new inode): the record does not describe it.
+        evil = os.path.join(self.tmp, 'evil.qcow2')
+        processutils.execute('qemu-img', 'create', '-f', 'qcow2', '-b',
+                             '/etc/passwd', '-F', 'raw', evil, '64M')
+        os.rename(evil, cached.path)
+        exc = self.assertRaises(exception.ImageUnacceptable,
+                                self.fetch_fresh, api)
+        self.assertIn('/etc/passwd', str(exc))
