@@ -16,6 +16,6 @@
 filesystem over ssh or rsync (``[pyvirt] remote_filesystem_transport``):
 directories, existence checks, shared-storage detection, and copies that
 keep a disk file exactly as it is, sparse and in its own format.
-:mod:`~nova_pyvirt.migration.pipeline` runs the local processes of a copy
-and moves the bytes between them.
+:mod:`~nova_pyvirt.migration.pipeline` runs the local processes of a copy,
+joined by a pipe, and reports how far the copy has got.
 """
