@@ -248,12 +248,68 @@ migration_opts = [
         'remote_filesystem_transport',
         default='ssh',
         choices=[
-            ('ssh', 'Create directories and copy disks with ssh and scp.'),
-            ('rsync', 'Copy disks with rsync over ssh.'),
+            ('ssh', 'Stream files with GNU tar through ssh; only the data '
+                    'of sparse files crosses the network.'),
+            ('rsync', 'Copy with rsync --sparse over ssh; holes are sent as '
+                      'zeros unless remote_copy_compression is on.'),
         ],
         help="""
 How disks and instance directories are copied between compute hosts during
-cold migration and resize.
+cold migration and resize. Every disk is copied in its own format: a qcow2
+overlay stays an overlay of its base image.
+"""),
+    cfg.StrOpt(
+        'remote_ssh_user',
+        help="""
+User that ssh logs in as on the other compute hosts (cold migration, resize).
+Unset: ssh's default, the user nova-compute runs as unless the ssh client
+configuration names another.
+"""),
+    cfg.PortOpt(
+        'remote_ssh_port',
+        default=22,
+        help="""
+Port of sshd on the other compute hosts. Always passed to ssh (-p), so it
+overrides a Port in the ssh client configuration.
+"""),
+    cfg.StrOpt(
+        'remote_ssh_identity_file',
+        help="""
+Private key ssh authenticates with (IdentityFile, with IdentitiesOnly=yes).
+Unset: ssh's default keys and agent. A file name may contain spaces and %,
+not "${".
+"""),
+    cfg.BoolOpt(
+        'remote_ssh_strict_host_key_checking',
+        default=True,
+        help="""
+Refuse hosts whose key is not in the known-hosts file
+(StrictHostKeyChecking=yes). False accepts any host key
+(StrictHostKeyChecking=no) and, unless remote_ssh_known_hosts_file is set,
+records none: for test environments only.
+"""),
+    cfg.StrOpt(
+        'remote_ssh_known_hosts_file',
+        help="""
+Known-hosts file with the other compute hosts' keys (UserKnownHostsFile).
+Unset: ssh's defaults (~/.ssh/known_hosts of the nova-compute user and
+/etc/ssh/ssh_known_hosts).
+"""),
+    cfg.IntOpt(
+        'remote_ssh_connect_timeout',
+        default=30,
+        min=1,
+        help="""
+Seconds ssh waits to connect to another compute host (ConnectTimeout).
+"""),
+    cfg.BoolOpt(
+        'remote_copy_compression',
+        default=False,
+        help="""
+Compress disk copies between hosts: ssh -C for the ssh transport, rsync
+--compress for rsync. Costs CPU; helps on slow links with compressible data.
+With the rsync transport it also keeps the holes of sparse files, which rsync
+sends as zeros, off the network.
 """),
 ]
 

@@ -34,6 +34,7 @@ from nova.virt import driver
 from nova.virt import hardware
 from nova.virt import node as virt_node
 
+from nova_pyvirt import cold_migration
 from nova_pyvirt import conf as pyvirt_conf
 from nova_pyvirt import connection
 from nova_pyvirt.design import cpu as design_cpu
@@ -81,9 +82,12 @@ class PyVirtDriver(driver.ComputeDriver):
             conn_event_handler=self._connection_changed, read_only=read_only)
         self._image_api = image_api or glance.API()
         self._connection_was_lost = False
+        # Per host, read once (two drivers in one process may differ).
+        self._host_ip = CONF.my_ip
         self._volumes = attachment.Volumes(CONF, self._host)
         self._disks = instance_disks.InstanceDisks(CONF, self._volumes)
         self._image_cache_manager = cache_manager.ImageCacheManager(CONF)
+        self._migration = cold_migration.ColdMigration(CONF, self._disks)
 
     # -- host ----------------------------------------------------------
 
@@ -147,7 +151,7 @@ class PyVirtDriver(driver.ComputeDriver):
     # -- lifecycle -----------------------------------------------------
 
     def _files(self, instance):
-        return instance_files.InstanceFiles(CONF.pyvirt.instances_path,
+        return instance_files.InstanceFiles(self._disks.instances_path,
                                             instance.uuid)
 
     def _guest(self, instance):
@@ -293,6 +297,55 @@ class PyVirtDriver(driver.ComputeDriver):
             snapshots.upload(context, self._image_api, image_id, instance,
                              image)
 
+    # -- cold migration and resize ------------------------------------------
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        files = self._files(instance)
+        disks = instance_disks.DiskSet.load(files)
+        cold_migration.check_flavor(instance, disks, flavor)
+        self.power_off(instance, timeout, retry_interval)
+        self._volumes.disconnect_all(block_device_info, instance)
+        return self._migration.send(instance, dest, files, disks)
+
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        files = self._files(instance)
+        disks = self._disks.existing(instance, files, block_device_info)
+        self._migration.prepare_disks(context, instance, self._image_api,
+                                      migration.source_compute, disks,
+                                      resize_instance)
+        design = self._design(instance, image_meta, network_info, disks)
+        domain = self._host.define_domain(design.domain.to_xml())
+        if power_on:
+            guest_mod.Guest(domain).launch()
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        # The source's domain stays defined (stopped) until now, so a revert
+        # finds it; confirming forgets it and the source copy.
+        try:
+            guest = self._guest(instance)
+            if instance.host != CONF.host or not guest.is_active():
+                guest.undefine()
+        except exception.InstanceNotFound:
+            pass
+        self._migration.confirm(self._files(instance))
+
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        files = self._files(instance)
+        self._migration.revert(files)
+        disks = self._disks.existing(instance, files, block_device_info)
+        design = self._design(instance, instance.image_meta, network_info,
+                              disks)
+        domain = self._host.define_domain(design.domain.to_xml())
+        if power_on:
+            guest_mod.Guest(domain).launch()
+
     # -- volumes ---------------------------------------------------------
 
     def attach_volume(self, context, connection_info, instance, mountpoint,
@@ -391,7 +444,7 @@ class PyVirtDriver(driver.ComputeDriver):
     # -- resources -------------------------------------------------------
 
     def get_host_ip_addr(self):
-        return CONF.my_ip
+        return self._host_ip
 
     def get_host_uptime(self):
         return resources.host_uptime()

@@ -88,6 +88,9 @@ class InstanceDisks(object):
     def __init__(self, conf, volumes):
         self.conf = conf
         self.volumes = volumes
+        # Read once: a compute host's instances path does not move, and two
+        # drivers in one process (tests of migration) each keep their own.
+        self.instances_path = conf.pyvirt.instances_path
         self.cache = imagecache.ImageCache(
             os.path.join(conf.pyvirt.instances_path,
                          conf.pyvirt.image_cache_subdirectory_name),
@@ -178,7 +181,7 @@ class InstanceDisks(object):
         if capacity is not None:
             size, free = capacity()
             return size, size - free
-        root = self.conf.pyvirt.instances_path
+        root = self.instances_path
         os.makedirs(root, exist_ok=True)
         stat = os.statvfs(root)
         total = stat.f_frsize * stat.f_blocks
@@ -188,7 +191,7 @@ class InstanceDisks(object):
     def used_bytes(self):
         """Bytes allocated by instance files under the instances path."""
         total = 0
-        root = self.conf.pyvirt.instances_path
+        root = self.instances_path
         if not os.path.isdir(root):
             return 0
         for entry in os.scandir(root):
