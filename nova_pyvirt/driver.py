@@ -84,6 +84,7 @@ class PyVirtDriver(driver.ComputeDriver):
         self._connection_was_lost = False
         # Per host, read once (two drivers in one process may differ).
         self._host_ip = CONF.my_ip
+        self._host_name = CONF.host
         self._volumes = attachment.Volumes(CONF, self._host)
         self._disks = instance_disks.InstanceDisks(CONF, self._volumes)
         self._image_cache_manager = cache_manager.ImageCacheManager(CONF)
@@ -131,7 +132,8 @@ class PyVirtDriver(driver.ComputeDriver):
             self._connection_was_lost = True
         ctx = nova_context.get_admin_context()
         try:
-            service = objects.Service.get_by_compute_host(ctx, CONF.host)
+            service = objects.Service.get_by_compute_host(ctx,
+                                                          self._host_name)
         except Exception as exc:
             # Outside nova-compute (the demo, tools) there is no service.
             LOG.log(logging.INFO if enabled else logging.WARNING,
@@ -328,7 +330,7 @@ class PyVirtDriver(driver.ComputeDriver):
         # finds it; confirming forgets it and the source copy.
         try:
             guest = self._guest(instance)
-            if instance.host != CONF.host or not guest.is_active():
+            if instance.host != self._host_name or not guest.is_active():
                 guest.undefine()
         except exception.InstanceNotFound:
             pass

@@ -60,8 +60,17 @@ class DiskSet:
             kernel_path=self.kernel_path, ramdisk_path=self.ramdisk_path)
 
     def save(self):
-        record = {'disks': [dataclasses.asdict(d) for d in self.local_disks],
-                  'kernel': self.kernel_path, 'ramdisk': self.ramdisk_path}
+        # Files of the instance directory are recorded by name: after a cold
+        # migration the record is read on a host whose instances path may
+        # differ.
+        disks = []
+        for disk in self.local_disks:
+            entry = dataclasses.asdict(disk)
+            entry['path'] = self._relative(disk.path)
+            disks.append(entry)
+        record = {'disks': disks,
+                  'kernel': self._relative(self.kernel_path),
+                  'ramdisk': self._relative(self.ramdisk_path)}
         path = self.files.file(DISK_INFO)
         with open(path + '.tmp', 'w') as handle:
             json.dump(record, handle)
@@ -75,7 +84,34 @@ class DiskSet:
         except FileNotFoundError:
             raise exception.DiskNotFound(location=files.file(DISK_INFO))
         disks = [request.LocalDisk(**d) for d in record['disks']]
-        return cls(files, disks, record.get('kernel'), record.get('ramdisk'))
+        for disk in disks:
+            disk.path = _resolve(files, disk.path)
+        return cls(files, disks, _resolve(files, record.get('kernel')),
+                   _resolve(files, record.get('ramdisk')))
+
+    def _relative(self, path):
+        if path and os.path.dirname(path) == self.files.path:
+            return os.path.basename(path)
+        return path
+
+
+def _resolve(files, path):
+    """A recorded path as a path on this host.
+
+    Names are files of the instance directory. Absolute paths into an
+    instance directory of the same name elsewhere (records written before
+    names were used, on a host with another instances path) are moved into
+    this host's directory; other absolute paths (logical volumes) stay.
+    """
+    if not path:
+        return path
+    if not os.path.isabs(path):
+        return files.file(path)
+    directory, name = os.path.split(path)
+    if directory != files.path and \
+            os.path.basename(directory) == os.path.basename(files.path):
+        return files.file(name)
+    return path
 
 
 def _boots_from_volume(block_device_info):
