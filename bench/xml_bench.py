@@ -397,7 +397,8 @@ def read_ours(dom):
                 os_.initrd, os_.cmdline, os_.loader, os_.loader_type,
                 os_.nvram, os_.init, os_.boot_devices,
                 bool(os_.bootmenu_enable)]
-    out.append(['smm'] if features is not None and features.smm else [])
+    out.append(['smm'] if features is not None and features.smm_enabled
+               else [])
     if cpu is None:
         out.append(None)
     else:

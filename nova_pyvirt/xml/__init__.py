@@ -52,4 +52,4 @@ def parse(text):
                 element.tag,
                 ', '.join(sorted(DOCUMENT_CLASSES) + sorted(
                     devices.DEVICE_CLASSES))))
-    return cls.wrap(element)
+    return cls.wrap_document(element)

@@ -18,7 +18,7 @@ keeps whatever the model does not know, editing one field touches one node and
 serializing writes the tree back.  Elements created through a field are placed
 in the order the fields were declared, which is the order libvirt uses.
 
-Path syntax (a small subset of XPath, resolved with lxml's ElementPath):
+Path syntax (a small subset of XPath, with ElementPath's meaning):
 
 * ``@type``, ``./driver/@cache``: an attribute;
 * ``./name``, ``./os/type``: an element's text, or the element for
@@ -26,9 +26,20 @@ Path syntax (a small subset of XPath, resolved with lxml's ElementPath):
 * ``./timer[@name='pit']``: a step selecting by attribute; creating it sets the
   attribute;
 * ``./nova:instance``: a namespaced step, prefixes from :data:`NAMESPACES`.
+
+A step designates the first child element that has the step's tag (``*``:
+any element) and attribute values.  Each path is compiled once into plain
+functions, so a read costs a few lxml calls and no ElementPath parsing.
+Nothing is cached between reads: every read looks at the tree as it is, so
+edits made through ``.element`` are always seen.
+
+Documents are parsed without the whitespace between elements, which
+:func:`canonical` ignores anyway, and :meth:`XMLObject.to_xml` indents while
+serializing; it never changes the stored tree.
 """
 
 import copy
+import functools
 import re
 
 from lxml import etree
@@ -37,8 +48,17 @@ NOVA_NS = 'http://openstack.org/xmlns/libvirt/nova/1.1'
 NAMESPACES = {'nova': NOVA_NS}
 _PREFIXES = {uri: prefix for prefix, uri in NAMESPACES.items()}
 
+# Dropping the whitespace between elements ("blank text") while parsing
+# makes fewer nodes to build and walk.  libxml2 also takes whitespace in
+# front of a CDATA section for blank, though it is content, and a DTD
+# changes what counts as blank, so such documents keep their whitespace.
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True,
-                          remove_comments=False, huge_tree=False)
+                          remove_comments=False, huge_tree=False,
+                          remove_blank_text=True)
+_PARSER_KEEP_BLANKS = etree.XMLParser(
+    resolve_entities=False, no_network=True, remove_comments=False,
+    huge_tree=False)
+_KEEP_BLANKS_MARKERS = (b'<![CDATA[', b'<!DOCTYPE')
 
 
 class XMLError(ValueError):
@@ -64,44 +84,207 @@ def qualify(name):
         raise XMLError('unknown namespace prefix %r in %r' % (prefix, name))
 
 
-def make_element(tag, attrib=None):
-    """Create a detached element, declaring its namespace prefix if any."""
-    tag = qualify(tag)
+_TAG_INFO = {}
+_TAG_INFO_LIMIT = 4096
+
+
+def _tag_info(name):
+    """``(qualified tag, nsmap)`` for creating an element called ``name``."""
+    try:
+        return _TAG_INFO[name]
+    except KeyError:
+        pass
+    tag = qualify(name)
     nsmap = None
     if tag.startswith('{'):
         uri = tag[1:].split('}', 1)[0]
         nsmap = {_PREFIXES.get(uri): uri}
-    return etree.Element(tag, attrib or {}, nsmap=nsmap)
+    info = (tag, nsmap)
+    if len(_TAG_INFO) < _TAG_INFO_LIMIT:
+        _TAG_INFO[name] = info
+    return info
+
+
+# lxml checks the name of every element and attribute it creates in a way
+# that costs about as much as creating the element; copying an element does
+# not check again.  New elements are therefore copies of templates: a copy
+# is a new document holding just what etree.Element() would have made.  The
+# templates are private and never modified.
+_MAKERS = {}
+
+
+def _maker(name, attrib=None):
+    """A function returning new detached ``name`` elements.
+
+    That is a template's ``__copy__``.
+    """
+    tag, nsmap = _tag_info(name)
+    try:
+        template = etree.Element(tag, attrib, nsmap=nsmap)
+    except ValueError:
+        # Not a valid name: fail when (and if) one is created, as before.
+        return functools.partial(etree.Element, tag, attrib, nsmap=nsmap)
+    return template.__copy__
+
+
+def _new_element(name):
+    """A new detached element called ``name``."""
+    maker = _MAKERS.get(name)
+    if maker is None:
+        maker = _maker(name)
+        if len(_MAKERS) < _TAG_INFO_LIMIT:
+            _MAKERS[name] = maker
+    return maker()
+
+
+def make_element(tag, attrib=None):
+    """Create a detached element, declaring its namespace prefix if any."""
+    if not attrib:
+        return _new_element(tag)
+    tag, nsmap = _tag_info(tag)
+    return etree.Element(tag, attrib, nsmap=nsmap)
 
 
 _STEP_RE = re.compile(
     r"^(?P<tag>\*|[A-Za-z_][\w.:-]*)(?P<preds>(?:\[@[\w:-]+='[^']*'\])*)$")
 _PRED_RE = re.compile(r"\[@([\w:-]+)='([^']*)'\]")
 
+# Up to this many children, walking them from Python (``parent[0]``, then
+# ``getnext()``) is cheaper than setting up lxml's C tag matcher, whose cost
+# (``iterchildren(tag)``) is about that of visiting six children.
+_WALK_LIMIT = 8
+
+
+def _first_finder(tag, preds):
+    """A function returning the first child matching a step, or None."""
+    if preds:
+        def first(parent):
+            for child in parent.iterchildren(tag):
+                for name, value in preds:
+                    if child.get(name) != value:
+                        break
+                else:
+                    return child
+            return None
+    elif tag == '*':
+        def first(parent):
+            for child in parent.iterchildren('*'):
+                return child
+            return None
+    else:
+        def first(parent):
+            count = len(parent)
+            if count > _WALK_LIMIT:
+                for child in parent.iterchildren(tag):
+                    return child
+                return None
+            if count:
+                # Comments and processing instructions are children too;
+                # their tag is a function, never equal to a string.
+                child = parent[0]
+                while child is not None:
+                    if child.tag == tag:
+                        return child
+                    child = child.getnext()
+            return None
+    return first
+
+
+def _all_finder(tag, preds):
+    """A function listing every child matching a step, in document order."""
+    if preds:
+        def find_all(parent):
+            return [child for child in parent.iterchildren(tag)
+                    if all(child.get(name) == value
+                           for name, value in preds)]
+    elif tag == '*':
+        def find_all(parent):
+            return list(parent.iterchildren('*'))
+    else:
+        def find_all(parent):
+            count = len(parent)
+            if not count:
+                return []
+            if count > _WALK_LIMIT:
+                return list(parent.iterchildren(tag))
+            found = []
+            child = parent[0]
+            while child is not None:
+                if child.tag == tag:
+                    found.append(child)
+                child = child.getnext()
+            return found
+    return find_all
+
 
 class Step(object):
-    """One element step of a path: a tag plus optional attribute tests."""
+    """One element step of a path: a tag plus optional attribute tests.
 
-    __slots__ = ('tag', 'preds', 'pattern')
+    ``first(parent)`` and ``all(parent)`` find the matching children;
+    ``prefix`` holds the tags of the steps before this one in its path.
+    """
 
-    def __init__(self, text):
+    __slots__ = ('tag', 'preds', 'pattern', 'attrib', 'nsmap', 'prefix',
+                 'first', 'all', 'new')
+
+    def __init__(self, text, prefix=()):
         match = _STEP_RE.match(text)
         if not match:
             raise XMLError('bad path step %r' % text)
-        self.tag = qualify(match.group('tag'))
+        self.tag, self.nsmap = _tag_info(match.group('tag'))
         self.preds = tuple((qualify(a), v)
                            for a, v in _PRED_RE.findall(match.group('preds')))
         self.pattern = self.tag + ''.join(
             "[@%s='%s']" % pred for pred in self.preds)
+        self.attrib = dict(self.preds) or None
+        self.prefix = prefix
+        self.first = _first_finder(self.tag, self.preds)
+        self.all = _all_finder(self.tag, self.preds)
+        # new(): a new detached element matching this step.
+        self.new = _maker(self.tag, self.attrib)
 
     def create(self):
-        return make_element(self.tag, dict(self.preds))
+        """A new detached element matching this step."""
+        return self.new()
+
+
+def _same(element):
+    return element
+
+
+def _chain(steps):
+    """One function following ``steps`` from an element (None if absent)."""
+    finders = tuple(step.first for step in steps)
+    if not finders:
+        return _same
+    if len(finders) == 1:
+        return finders[0]
+    if len(finders) == 2:
+        first, second = finders
+
+        def find(element):
+            element = first(element)
+            return None if element is None else second(element)
+        return find
+
+    def find(element):
+        for finder in finders:
+            element = finder(element)
+            if element is None:
+                return None
+        return element
+    return find
 
 
 class Path(object):
-    """A compiled field path: element steps and an optional final attribute."""
+    """A compiled field path: element steps and an optional final attribute.
 
-    __slots__ = ('text', 'steps', 'attr', 'pattern', 'parent_pattern')
+    ``find(element)`` returns the element the path designates (ignoring the
+    attribute) and ``find_parent(element)`` the one above it, or None.
+    """
+
+    __slots__ = ('text', 'steps', 'attr', 'pattern', 'parent_pattern',
+                 'parent_steps', 'find', 'find_parent')
 
     def __init__(self, text):
         self.text = text
@@ -109,21 +292,16 @@ class Path(object):
         self.attr = None
         if parts and parts[-1].startswith('@'):
             self.attr = qualify(parts.pop()[1:])
-        self.steps = tuple(Step(p) for p in parts)
+        steps = []
+        for part in parts:
+            steps.append(Step(part, tuple(s.tag for s in steps)))
+        self.steps = tuple(steps)
+        self.parent_steps = self.steps[:-1]
         self.pattern = '/'.join(s.pattern for s in self.steps) or None
         self.parent_pattern = (
             '/'.join(s.pattern for s in self.steps[:-1]) or None)
-
-    def find(self, element):
-        """The element the path designates (ignoring the attribute)."""
-        if self.pattern is None:
-            return element
-        return element.find(self.pattern)
-
-    def find_parent(self, element):
-        if self.parent_pattern is None:
-            return element
-        return element.find(self.parent_pattern)
+        self.find = _chain(self.steps)
+        self.find_parent = _chain(self.parent_steps)
 
 
 def canonical(element):
@@ -144,8 +322,13 @@ def parse_element(text):
     """Parse XML text (str or bytes) into an lxml element, failing clearly."""
     if isinstance(text, str):
         text = text.encode('utf-8')
+    parser = _PARSER
+    for marker in _KEEP_BLANKS_MARKERS:
+        if marker in text:
+            parser = _PARSER_KEEP_BLANKS
+            break
     try:
-        return etree.fromstring(text, _PARSER)
+        return etree.fromstring(text, parser)
     except etree.XMLSyntaxError as exc:
         raise XMLDocumentError('not well-formed XML: %s' % exc)
 
@@ -169,10 +352,18 @@ class _Int(Kind):
     name = 'integer'
 
     def to_python(self, text):
+        try:
+            # int() ignores surrounding whitespace; hexadecimal text fails
+            # here and is read below.
+            return int(text)
+        except ValueError:
+            pass
         text = text.strip()
         return int(text, 16) if text.lower().startswith('0x') else int(text)
 
     def to_text(self, value):
+        if type(value) is int:
+            return str(value)
         if isinstance(value, bool):
             raise ValueError(value)
         if isinstance(value, str):
@@ -184,14 +375,15 @@ class _Int(Kind):
 class _Bool(Kind):
     def __init__(self, true, false):
         self.words = {true: True, false: False}
+        self.texts = {True: true, False: false}
         self.name = '%s or %s' % (true, false)
 
     def to_python(self, text):
         return self.words[text.strip()]
 
     def to_text(self, value):
-        if isinstance(value, bool):
-            return next(w for w, v in self.words.items() if v is value)
+        if value is True or value is False:
+            return self.texts[value]
         if value in self.words:
             return value
         raise ValueError(value)
@@ -228,6 +420,27 @@ class Field(object):
         self.name = None
         self.owner = None
         self.__doc__ = doc
+        self._find = self.path.find
+        self._attr = self.path.attr
+        self._steps = self.path.steps
+        self._single = self._steps[0] if len(self._steps) == 1 else None
+        # Kinds that keep the text as it is need no conversion on reads,
+        # nor on writes of a str.
+        self._convert = (None if type(kind).to_python is Kind.to_python
+                         else kind.to_python)
+        self._plain_text = type(kind).to_text is Kind.to_text
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Field.__get__ inlines Field.read and Field.raw: a subclass with
+        # its own read or raw (and no __get__ of its own) is read through
+        # its read.
+        own = vars(cls)
+        if ('read' in own or 'raw' in own) and '__get__' not in own:
+            cls.__get__ = Field._get_by_read
+        # Likewise __set__ inlines Field.write.
+        if ('write' in own or 'to_text' in own) and '__set__' not in own:
+            cls.__set__ = Field._set_by_write
 
     def __set_name__(self, owner, name):
         self.name = name
@@ -239,9 +452,106 @@ class Field(object):
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
+        element = self._find(obj._element)
+        if element is None:
+            return None
+        attr = self._attr
+        text = element.text if attr is None else element.get(attr)
+        if text is None or self._convert is None:
+            return text
+        try:
+            return self._convert(text)
+        except (ValueError, KeyError):
+            raise XMLValueError('%s holds %r, expected %s'
+                                % (self.describe(), text, self.kind.name))
+
+    def _get_by_read(self, obj, objtype=None):
+        if obj is None:
+            return self
         return self.read(obj)
 
     def __set__(self, obj, value):
+        if value is None:
+            self.clear(obj)
+            return
+        if self._plain_text and type(value) is str:
+            text = value
+        else:
+            text = self.to_text(value)
+        element = obj._element
+        single = self._single
+        if single is not None:
+            found = single.first(element)
+            element = obj.create(element, single) if found is None else found
+        elif self._steps:
+            element = obj.ensure(self._steps)
+        if self._attr is not None:
+            element.set(self._attr, text)
+        else:
+            element.text = text
+
+    def setter(self):
+        """A function ``(obj, value)`` doing what ``obj.<field> = value`` does.
+
+        Specialized to the path's shape, for keyword constructors.
+        """
+        if type(self).__set__ is not Field.__set__:
+            return self.__set__
+        if self._steps and self._single is None:
+            return self.__set__
+        attr = self._attr
+        single = self._single
+        plain = self._plain_text
+        kind_to_text = self.kind.to_text
+        bad_value = self._bad_value
+        clear = self.clear
+
+        def set_below(obj, value):
+            if value is None:
+                clear(obj)
+                return
+            if not plain or type(value) is not str:
+                try:
+                    value = kind_to_text(value)
+                except (ValueError, KeyError, TypeError):
+                    raise bad_value(value)
+            element = obj._element
+            found = first(element)
+            if found is None:
+                found = obj.create(element, single)
+            if attr is None:
+                found.text = value
+            else:
+                found.set(attr, value)
+
+        def set_attr(obj, value):
+            if value is None:
+                clear(obj)
+                return
+            if not plain or type(value) is not str:
+                try:
+                    value = kind_to_text(value)
+                except (ValueError, KeyError, TypeError):
+                    raise bad_value(value)
+            obj._element.set(attr, value)
+
+        def set_text(obj, value):
+            if value is None:
+                clear(obj)
+                return
+            if not plain or type(value) is not str:
+                try:
+                    value = kind_to_text(value)
+                except (ValueError, KeyError, TypeError):
+                    raise bad_value(value)
+            obj._element.text = value
+
+        if single is not None:
+            first = single.first
+            return set_below
+        return set_text if attr is None else set_attr
+
+    def _set_by_write(self, obj, value):
         if value is None:
             self.clear(obj)
         else:
@@ -251,19 +561,19 @@ class Field(object):
         self.clear(obj)
 
     def raw(self, obj):
-        element = self.path.find(obj.element)
+        element = self._find(obj._element)
         if element is None:
             return None
-        if self.path.attr is not None:
-            return element.get(self.path.attr)
+        if self._attr is not None:
+            return element.get(self._attr)
         return element.text
 
     def read(self, obj):
         text = self.raw(obj)
-        if text is None:
-            return None
+        if text is None or self._convert is None:
+            return text
         try:
-            return self.kind.to_python(text)
+            return self._convert(text)
         except (ValueError, KeyError):
             raise XMLValueError('%s holds %r, expected %s'
                                 % (self.describe(), text, self.kind.name))
@@ -272,23 +582,29 @@ class Field(object):
         try:
             return self.kind.to_text(value)
         except (ValueError, KeyError, TypeError):
-            raise XMLValueError('cannot set %s to %r: expected %s'
-                                % (self.describe(), value, self.kind.name))
+            raise self._bad_value(value)
+
+    def _bad_value(self, value):
+        return XMLValueError('cannot set %s to %r: expected %s'
+                             % (self.describe(), value, self.kind.name))
 
     def write(self, obj, value):
-        text = self.to_text(value)
+        if self._plain_text and type(value) is str:
+            text = value
+        else:
+            text = self.to_text(value)
         element = obj.ensure(self.path.steps)
-        if self.path.attr is not None:
-            element.set(self.path.attr, text)
+        if self._attr is not None:
+            element.set(self._attr, text)
         else:
             element.text = text
 
     def clear(self, obj):
-        element = self.path.find(obj.element)
+        element = self._find(obj._element)
         if element is None:
             return
-        if self.path.attr is not None:
-            element.attrib.pop(self.path.attr, None)
+        if self._attr is not None:
+            element.attrib.pop(self._attr, None)
         else:
             element.text = None
         obj.prune(element)
@@ -302,8 +618,13 @@ class Flag(Field):
         if self.path.attr is not None or not self.path.steps:
             raise XMLError('a Flag path must end in an element: %r' % path)
 
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return self._find(obj._element) is not None
+
     def read(self, obj):
-        return self.path.find(obj.element) is not None
+        return self._find(obj._element) is not None
 
     def write(self, obj, value):
         if not isinstance(value, bool):
@@ -315,7 +636,7 @@ class Flag(Field):
             self.clear(obj)
 
     def clear(self, obj):
-        element = self.path.find(obj.element)
+        element = self._find(obj._element)
         if element is not None:
             parent = element.getparent()
             parent.remove(element)
@@ -345,26 +666,36 @@ class Scaled(Field):
         super(Scaled, self).__init__(path, INT, doc=doc)
         self.unit = unit
         self.default_unit = default_unit or unit
+        self._divisor = _SCALE[unit.lower()]
 
     def read(self, obj):
-        element = self.path.find(obj.element)
-        if element is None or element.text is None:
+        element = self._find(obj._element)
+        if element is None:
             return None
-        number = super(Scaled, self).read(obj)
+        text = element.text
+        if text is None:
+            return None
+        try:
+            number = INT.to_python(text)
+        except ValueError:
+            raise XMLValueError('%s holds %r, expected %s'
+                                % (self.describe(), text, self.kind.name))
         unit = element.get('unit', self.default_unit)
         try:
             factor = _SCALE[unit.lower()]
         except KeyError:
             raise XMLValueError('%s has unknown unit %r'
                                 % (self.describe(), unit))
-        return number * factor // _SCALE[self.unit.lower()]
+        return number * factor // self._divisor
 
     def write(self, obj, value):
-        super(Scaled, self).write(obj, value)
-        obj.ensure(self.path.steps).set('unit', self.unit)
+        text = self.to_text(value)
+        element = obj.ensure(self.path.steps)
+        element.text = text
+        element.set('unit', self.unit)
 
     def clear(self, obj):
-        element = self.path.find(obj.element)
+        element = self._find(obj._element)
         if element is not None:
             element.getparent().remove(element)
 
@@ -375,23 +706,29 @@ class Child(Field):
     def __init__(self, path, cls, doc=None):
         super(Child, self).__init__(path, doc=doc)
         self.cls = cls
+        self._wrap = cls.wrap
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        element = self._find(obj._element)
+        return None if element is None else self._wrap(element)
 
     def read(self, obj):
-        element = self.path.find(obj.element)
-        if element is None:
-            return None
-        return self.cls.wrap(element)
+        element = self._find(obj._element)
+        return None if element is None else self._wrap(element)
 
     def write(self, obj, value):
         if not isinstance(value, self.cls):
             raise XMLValueError('cannot set %s to %r: expected %s'
                                 % (self.describe(), value, self.cls.__name__))
         self.clear(obj)
-        parent = obj.ensure(self.path.steps[:-1])
-        obj.insert(parent, self.path.steps[:-1], value.element)
+        steps = self.path.steps
+        parent = obj.ensure(self.path.parent_steps)
+        obj.place(parent, steps[-1].prefix if steps else (), value._element)
 
     def clear(self, obj):
-        element = self.path.find(obj.element)
+        element = self._find(obj._element)
         if element is not None:
             element.getparent().remove(element)
 
@@ -408,16 +745,17 @@ class ChildList(object):
         self._field = field
 
     def _elements(self):
-        parent = self._field.path.find_parent(self._obj.element)
+        field = self._field
+        parent = field._find_parent(self._obj._element)
         if parent is None:
             return []
-        return parent.findall(self._field.path.steps[-1].pattern)
+        return field._find_all(parent)
 
     def __len__(self):
         return len(self._elements())
 
     def __iter__(self):
-        return (self._field.wrap(e) for e in self._elements())
+        return map(self._field.wrap, self._elements())
 
     def __getitem__(self, index):
         items = [self._field.wrap(e) for e in self._elements()]
@@ -433,10 +771,10 @@ class ChildList(object):
         return repr(list(self))
 
     def append(self, item):
-        self._field.check(item)
-        steps = self._field.path.steps[:-1]
-        parent = self._obj.ensure(steps)
-        self._obj.insert(parent, steps, item.element)
+        field = self._field
+        field.check(item)
+        parent = self._obj.ensure(field.path.parent_steps)
+        self._obj.place(parent, field.path.steps[-1].prefix, item._element)
         return item
 
     def extend(self, items):
@@ -458,7 +796,7 @@ class ChildList(object):
         for element in elements:
             element.getparent().remove(element)
         if elements:
-            self._obj.prune(self._field.path.find_parent(self._obj.element))
+            self._obj.prune(self._field._find_parent(self._obj._element))
 
 
 class Children(Field):
@@ -474,11 +812,9 @@ class Children(Field):
             raise XMLError('a Children path must end in an element: %r'
                            % path)
         self.cls = cls
-
-    def wrap(self, element):
-        if isinstance(self.cls, type):
-            return self.cls.wrap(element)
-        return self.cls(element)
+        self._find_parent = self.path.find_parent
+        self._find_all = self.path.steps[-1].all
+        self.wrap = cls.wrap if isinstance(cls, type) else cls
 
     def check(self, item):
         if not isinstance(item, XMLObject) or (
@@ -486,7 +822,7 @@ class Children(Field):
             raise XMLValueError('cannot add %r to %s'
                                 % (item, self.describe()))
         step = self.path.steps[-1]
-        if step.tag != '*' and item.element.tag != step.tag:
+        if step.tag != '*' and item._element.tag != step.tag:
             raise XMLValueError('cannot add <%s> to %s' % (
                 item.element.tag, self.describe()))
 
@@ -511,32 +847,73 @@ class Values(Field):
     """
 
     def read(self, obj):
-        parent = self.path.find_parent(obj.element)
+        parent = self.path.find_parent(obj._element)
         if parent is None:
             return []
-        step = self.path.steps[-1]
-        return [e.get(self.path.attr) if self.path.attr else e.text
-                for e in parent.findall(step.pattern)]
+        attr = self._attr
+        elements = self.path.steps[-1].all(parent)
+        if attr is None:
+            return [e.text for e in elements]
+        return [e.get(attr) for e in elements]
 
     def write(self, obj, values):
+        values = [self.to_text(value) for value in values]
         self.clear(obj)
-        steps = self.path.steps
-        parent = obj.ensure(steps[:-1])
-        for value in values:
-            element = steps[-1].create()
-            if self.path.attr:
-                element.set(self.path.attr, self.to_text(value))
+        parent = obj.ensure(self.path.parent_steps)
+        last = self.path.steps[-1]
+        for text in values:
+            element = obj.create(parent, last)
+            if self._attr:
+                element.set(self._attr, text)
             else:
-                element.text = self.to_text(value)
-            obj.insert(parent, steps[:-1], element)
+                element.text = text
 
     def clear(self, obj):
-        parent = self.path.find_parent(obj.element)
+        parent = self.path.find_parent(obj._element)
         if parent is None:
             return
-        for element in parent.findall(self.path.steps[-1].pattern):
+        for element in self.path.steps[-1].all(parent):
             parent.remove(element)
         obj.prune(parent)
+
+
+class Attributes(Field):
+    """Every attribute of the element at a path, as a dict.
+
+    ``Attributes('./virtualport/parameters')`` reads ``{'profileid': 'p'}``
+    (``{}`` when the element is missing); writing replaces the attributes
+    and an empty dict removes the element once nothing else is in it.
+    """
+
+    def __init__(self, path, doc=None):
+        super(Attributes, self).__init__(path, doc=doc)
+        if self.path.attr is not None or not self.path.steps:
+            raise XMLError('an Attributes path must end in an element: %r'
+                           % path)
+
+    def read(self, obj):
+        element = self._find(obj._element)
+        return {} if element is None else dict(element.attrib)
+
+    def write(self, obj, values):
+        try:
+            items = [(qualify(name), str(value))
+                     for name, value in dict(values).items()]
+        except (TypeError, ValueError):
+            raise XMLValueError('cannot set %s to %r: expected a dict'
+                                % (self.describe(), values))
+        element = self._find(obj._element)
+        if element is None:
+            if not items:
+                return
+            element = obj.ensure(self.path.steps)
+        element.attrib.clear()
+        for name, value in items:
+            element.set(name, value)
+        obj.prune(element)
+
+    def clear(self, obj):
+        self.write(obj, {})
 
 
 class Switch(object):
@@ -578,6 +955,18 @@ class Switch(object):
 # ---------------------------------------------------------------------------
 # Objects.
 
+def _drop_blank_text(element):
+    """Before a leaf gets its first child, drop whitespace-only text.
+
+    Whitespace alone in a leaf was formatting (e.g. a parsed
+    ``<devices>\n  </devices>``); next to a child it would only keep the
+    serializer from indenting the new content.
+    """
+    text = element.text
+    if text is not None and not text.strip():
+        element.text = None
+
+
 class XMLObject(object):
     """A typed view over one element; the element is the only storage.
 
@@ -590,6 +979,8 @@ class XMLObject(object):
     ORDER = {}
     _fields = {}
     _order = {}
+    _setters = {}
+    _keep = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -614,20 +1005,44 @@ class XMLObject(object):
             order[key] = merged
         cls._order = {key: {tag: i for i, tag in enumerate(tags)}
                       for key, tags in order.items()}
+        # What keyword arguments of __init__ may set: each name as
+        # getattr(cls, name) resolves it, when that is a data descriptor of
+        # ours or a property.  Names set on the class later are checked the
+        # slow way.
+        setters = {}
+        seen = set()
+        for klass in cls.__mro__:
+            for name, value in vars(klass).items():
+                if name not in seen:
+                    seen.add(name)
+                    if isinstance(value, Field):
+                        setters[name] = value.setter()
+                    elif isinstance(value, (Switch, property)):
+                        setters[name] = value.__set__
+        cls._setters = setters
 
     def __init__(self, _element=None, **values):
         if _element is None:
             if self.TAG is None:
                 raise TypeError('%s has no TAG; wrap an element instead'
                                 % type(self).__name__)
-            _element = make_element(self.TAG)
+            maker = _MAKERS.get(self.TAG)
+            _element = _new_element(self.TAG) if maker is None else maker()
+            self._keep = []
         self._element = _element
-        for name, value in values.items():
-            if not isinstance(getattr(type(self), name, None),
-                              (Field, Switch, property)):
-                raise TypeError('%s has no field %r'
-                                % (type(self).__name__, name))
-            setattr(self, name, value)
+        if values:
+            cls = type(self)
+            setters = cls._setters
+            for name, value in values.items():
+                setter = setters.get(name)
+                if setter is not None:
+                    setter(self, value)
+                    continue
+                if not isinstance(getattr(cls, name, None),
+                                  (Field, Switch, property)):
+                    raise TypeError('%s has no field %r'
+                                    % (cls.__name__, name))
+                setattr(self, name, value)
 
     @classmethod
     def with_tag(cls, tag, **values):
@@ -655,7 +1070,21 @@ class XMLObject(object):
         if cls.TAG is not None and element.tag != qualify(cls.TAG):
             raise XMLDocumentError('expected a <%s> document, got <%s>'
                                    % (cls.TAG, element.tag))
-        return cls.wrap(element)
+        return cls.wrap_document(element)
+
+    @classmethod
+    def wrap_document(cls, element):
+        """A view over a whole parsed document, for reading it many times.
+
+        Besides :meth:`wrap`, the view holds a reference to every element
+        of the document as it is now.  That is no cache: lookups walk the
+        live tree every time.  It keeps lxml's Python objects for those
+        elements (and the tag strings lxml caches on them) alive, so walks
+        reuse them instead of building new ones at each step.
+        """
+        obj = cls.wrap(element)
+        obj._keep = list(element.iter())
+        return obj
 
     @property
     def element(self):
@@ -663,15 +1092,27 @@ class XMLObject(object):
         return self._element
 
     def to_xml(self, pretty=True):
+        """The element as XML text; indented (two spaces) if ``pretty``.
+
+        A document root is written with the comments and processing
+        instructions around it.  Serializing never changes the tree: the
+        serializer indents where the tree has no whitespace between
+        elements and keeps what whitespace there is, so a document that
+        kept its whitespace when parsed (see :func:`parse_element`) comes
+        out formatted as it came in.
+        """
         element = self._element
-        if element.getparent() is not None:
-            element = copy.deepcopy(element)
-            element.tail = None
-        if pretty:
-            etree.indent(element, space='  ')
-        node = element.getroottree() if element.getparent() is None \
-            else element
-        return etree.tostring(node, encoding='unicode', with_tail=False)
+        if element.getparent() is None:
+            node = element.getroottree()
+        else:
+            # A copy declares only the namespaces the element uses, where
+            # serializing it in place would repeat all its ancestors' ones.
+            node = copy.deepcopy(element)
+            node.tail = None
+        text = etree.tostring(node, encoding='unicode', pretty_print=pretty)
+        if pretty and text.endswith('\n'):
+            text = text[:-1]
+        return text
 
     def __str__(self):
         return self.to_xml()
@@ -696,33 +1137,96 @@ class XMLObject(object):
 
     def insert(self, parent, prefix_steps, child):
         """Insert ``child`` under ``parent`` at its declared position."""
-        prefix = tuple(s.tag for s in prefix_steps)
-        rank = self._order.get(prefix)
-        if rank is None or child.tag not in rank:
-            parent.append(child)
-            return child
-        mine = rank[child.tag]
-        for index in range(len(parent) - 1, -1, -1):
-            theirs = rank.get(parent[index].tag)
-            if theirs is not None and theirs <= mine:
-                parent.insert(index + 1, child)
+        return self.place(parent, tuple(s.tag for s in prefix_steps), child)
+
+    def place(self, parent, prefix, child):
+        """Insert ``child`` under ``parent`` (at tag path ``prefix``).
+
+        ``child`` goes after the last sibling declared at or before its own
+        tag, else before the first declared sibling, else at the end.
+        """
+        keep = self._keep
+        if keep is not None:
+            keep.append(child)
+        if len(parent):
+            anchor = self._anchor(parent, prefix, child.tag)
+            if anchor is not None:
+                anchor.addprevious(child)
                 return child
-        # Nothing ranked at or before us: go before the first ranked element.
-        for index, sibling in enumerate(parent):
-            if sibling.tag in rank:
-                parent.insert(index, child)
-                return child
+        else:
+            _drop_blank_text(parent)
         parent.append(child)
         return child
 
+    def create(self, parent, step):
+        """A new element for ``step`` under ``parent``, placed in order.
+
+        ``step`` must come from a field's path (its ``prefix`` is used).
+        """
+        child = step.new()
+        if len(parent):
+            anchor = self._anchor(parent, step.prefix, step.tag)
+            if anchor is None:
+                parent.append(child)
+            else:
+                anchor.addprevious(child)
+        else:
+            if parent.text is not None:
+                _drop_blank_text(parent)
+            parent.append(child)
+        keep = self._keep
+        if keep is not None:
+            keep.append(child)
+        return child
+
+    def _anchor(self, parent, prefix, tag):
+        """The child a new ``tag`` element goes before (None: append).
+
+        ``parent`` must have children.
+        """
+        rank = self._order.get(prefix)
+        mine = None if rank is None else rank.get(tag)
+        if mine is None:
+            return None
+        # Walk back from the last child: building in declared order, the
+        # first sibling looked at is the one to go after.
+        sibling = parent[-1]
+        after = None
+        first_ranked = None
+        while sibling is not None:
+            theirs = rank.get(sibling.tag)
+            if theirs is not None:
+                if theirs <= mine:
+                    return after
+                first_ranked = sibling
+            after = sibling
+            sibling = sibling.getprevious()
+        # Nothing ranked at or before us: go before the first ranked element.
+        return first_ranked
+
     def ensure(self, steps):
-        """Return the element at ``steps``, creating missing ones in order."""
+        """Return the element at ``steps``, creating missing ones in order.
+
+        ``steps`` are a field path's steps, or the first ones of them.
+        """
         element = self._element
-        for depth, step in enumerate(steps):
-            found = element.find(step.pattern)
+        depth = 0
+        for step in steps:
+            found = step.first(element)
             if found is None:
-                found = self.insert(element, steps[:depth], step.create())
+                # Only the first missing element needs placing among its
+                # siblings; the ones below it go into empty parents.
+                element = self.create(element, step)
+                keep = self._keep
+                for step in steps[depth + 1:]:
+                    child = step.new()
+                    element.append(child)
+                    element = child
+                    if keep is not None:
+                        keep.append(element)
+                return element
             element = found
+            depth += 1
         return element
 
     def prune(self, element):

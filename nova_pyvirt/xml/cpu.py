@@ -70,6 +70,10 @@ class CPU(XMLObject):
     topology_clusters = Field('./topology/@clusters', INT)
     topology_cores = Field('./topology/@cores', INT)
     topology_threads = Field('./topology/@threads', INT)
+    maxphysaddr_mode = Field('./maxphysaddr/@mode',
+                             Enum('emulate', 'passthrough'))
+    maxphysaddr_bits = Field('./maxphysaddr/@bits', INT)
+    maxphysaddr_limit = Field('./maxphysaddr/@limit', INT)
     cache = Children('./cache', CPUCache)
     features = Children('./feature', CPUFeature)
     numa_cells = Children('./numa/cell', NUMACell)

@@ -16,12 +16,14 @@ Each class declares the fields nova's libvirt driver writes or reads; any
 other markup in a parsed device is kept untouched by the core.
 """
 
+from nova_pyvirt.xml.core import Attributes
 from nova_pyvirt.xml.core import Child
 from nova_pyvirt.xml.core import Children
 from nova_pyvirt.xml.core import Enum
 from nova_pyvirt.xml.core import Field
 from nova_pyvirt.xml.core import Flag
 from nova_pyvirt.xml.core import INT
+from nova_pyvirt.xml.core import ONOFF
 from nova_pyvirt.xml.core import Switch
 from nova_pyvirt.xml.core import Values
 from nova_pyvirt.xml.core import XMLObject
@@ -52,6 +54,7 @@ class Address(XMLObject):
     target = Field('@target')
     unit = Field('@unit')
     port = Field('@port')
+    uuid = Field('@uuid')
 
 
 class Device(XMLObject):
@@ -133,6 +136,8 @@ class Disk(Device):
                                'nvme', 'vhostuser'))
     device = Field('@device', Enum('disk', 'cdrom', 'floppy', 'lun'))
     model = Field('@model')
+    snapshot = Field('@snapshot', Enum('no', 'internal', 'external',
+                                       'manual'))
     driver_name = Field('./driver/@name')
     driver_type = Field('./driver/@type')
     driver_cache = Field('./driver/@cache', Enum(
@@ -209,7 +214,7 @@ class Interface(Device):
 
     type = Field('@type', Enum('bridge', 'network', 'ethernet', 'direct',
                                'vhostuser', 'user', 'hostdev', 'mcast',
-                               'server', 'client', 'udp', 'vdpa', 'server',
+                               'server', 'client', 'udp', 'vdpa',
                                'internal', 'null', 'vds'))
     trust_guest_rx_filters = Field('@trustGuestRxFilters', YESNO)
     mac_address = Field('./mac/@address')
@@ -219,13 +224,27 @@ class Interface(Device):
     source_mode = Field('./source/@mode')
     source_type = Field('./source/@type')
     source_path = Field('./source/@path')
+    source_address = Child('./source/address', Address,
+                           doc="a type='hostdev' interface's host device")
     vlan_tags = Values('./vlan/tag/@id')
     virtualport_type = Field('./virtualport/@type')
+    virtualport_parameters = Attributes(
+        './virtualport/parameters',
+        doc='every <parameters> attribute, e.g. {"interfaceid": ...}')
     virtualport_interfaceid = Field('./virtualport/parameters/@interfaceid')
+    virtualport_profileid = Field('./virtualport/parameters/@profileid')
+    virtualport_instanceid = Field('./virtualport/parameters/@instanceid')
+    virtualport_managerid = Field('./virtualport/parameters/@managerid',
+                                  INT)
+    virtualport_typeid = Field('./virtualport/parameters/@typeid', INT)
+    virtualport_typeidversion = Field(
+        './virtualport/parameters/@typeidversion', INT)
     script_path = Field('./script/@path')
     target_dev = Field('./target/@dev')
+    target_managed = Field('./target/@managed', YESNO)
     model = Field('./model/@type')
     driver_name = Field('./driver/@name')
+    driver_packed = Field('./driver/@packed', ONOFF)
     driver_queues = Field('./driver/@queues', INT)
     driver_rx_queue_size = Field('./driver/@rx_queue_size', INT)
     driver_tx_queue_size = Field('./driver/@tx_queue_size', INT)
@@ -342,13 +361,18 @@ class Watchdog(Device):
 
 
 class HostdevPCI(Device):
-    """A host device; the typed fields cover PCI passthrough."""
+    """A host device; typed fields cover PCI passthrough and mdevs.
+
+    A mediated device is ``type='mdev'`` with ``model`` and its
+    ``source_address.uuid``.
+    """
 
     TAG = 'hostdev'
     ORDER = {'': ('driver', 'source', 'boot', 'rom', 'alias', 'address')}
     mode = Field('@mode')
     type = Field('@type')
     managed = Field('@managed', YESNO)
+    model = Field('@model', doc="an mdev's model, e.g. vfio-pci")
     driver_name = Field('./driver/@name')
     source_address = Child('./source/address', Address)
     boot_order = Field('./boot/@order', INT)
@@ -370,11 +394,16 @@ class Panic(Device):
 
 class Filesystem(Device):
     TAG = 'filesystem'
+    ORDER = {'': ('driver', 'binary', 'source', 'target', 'idmap',
+                  'readonly', 'space_hard_limit', 'space_soft_limit',
+                  'alias', 'address')}
     type = Field('@type')
     accessmode = Field('@accessmode')
     driver_type = Field('./driver/@type')
+    driver_format = Field('./driver/@format')
     source_dir = Field('./source/@dir')
     source_file = Field('./source/@file')
+    source_dev = Field('./source/@dev')
     target_dir = Field('./target/@dir')
     readonly = Flag('./readonly')
 

@@ -13,8 +13,8 @@
 """The ``<domain>`` document: a guest definition.
 
 Top-level sections (os, features, clock, tuning, sysinfo, nova's metadata)
-are declared here; the cpu_xml.CPU lives in :mod:`cpu` and devices in
-:mod:`devices`.
+are declared here; the ``<cpu>`` element is modelled in :mod:`cpu` and the
+devices in :mod:`devices`.
 """
 
 from nova_pyvirt.xml.core import Child
@@ -74,10 +74,15 @@ class OS(XMLObject):
     arch = Field('./type/@arch')
     machine = Field('./type/@machine')
     firmware_features = Values('./firmware/feature/@name')
+    firmware_secure_boot = Field(
+        "./firmware/feature[@name='secure-boot']/@enabled", YESNO)
+    firmware_enrolled_keys = Field(
+        "./firmware/feature[@name='enrolled-keys']/@enabled", YESNO)
     loader = Field('./loader')
     loader_readonly = Field('./loader/@readonly', YESNO)
     loader_secure = Field('./loader/@secure', YESNO)
     loader_type = Field('./loader/@type', Enum('rom', 'pflash'))
+    loader_stateless = Field('./loader/@stateless', YESNO)
     nvram = Field('./nvram')
     nvram_template = Field('./nvram/@template')
     init = Field('./init')
@@ -85,6 +90,7 @@ class OS(XMLObject):
     initrd = Field('./initrd')
     cmdline = Field('./cmdline')
     dtb = Field('./dtb')
+    root = Field('./root')
     boot_devices = Values('./boot/@dev')
     bootmenu_enable = Field('./bootmenu/@enable', YESNO)
     bootmenu_timeout = Field('./bootmenu/@timeout', INT)
@@ -130,9 +136,15 @@ class Features(XMLObject):
     pmu = Field('./pmu/@state', ONOFF)
     vmport = Field('./vmport/@state', ONOFF)
     gic_version = Field('./gic/@version')
-    smm = Field('./smm/@state', ONOFF)
+    smm = Flag('./smm', doc='<smm> is present (with or without state=)')
+    smm_state = Field('./smm/@state', ONOFF)
     ioapic_driver = Field('./ioapic/@driver')
     vmcoreinfo = Field('./vmcoreinfo/@state', ONOFF)
+
+    @property
+    def smm_enabled(self):
+        """Whether SMM is on: ``<smm/>`` without a state means on."""
+        return self.smm and self.smm_state is not False
 
 
 class Timer(XMLObject):
@@ -216,6 +228,12 @@ class NUMAMemNode(XMLObject):
     nodeset = Field('@nodeset')
 
 
+class PerfEvent(XMLObject):
+    TAG = 'event'
+    name = Field('@name')
+    enabled = Field('@enabled', YESNO)
+
+
 class SysinfoEntry(XMLObject):
     TAG = 'entry'
     name = Field('@name')
@@ -286,6 +304,7 @@ class Domain(XMLObject):
     on_lockfailure = Field('./on_lockfailure')
     pm_suspend_to_mem = Field('./pm/suspend-to-mem/@enabled', YESNO)
     pm_suspend_to_disk = Field('./pm/suspend-to-disk/@enabled', YESNO)
+    perf_events = Children('./perf/event', PerfEvent)
     emulator = Field('./devices/emulator')
     devices = Children('./devices/*', dev.device_for)
     disks = _devices('disk', dev.Disk)

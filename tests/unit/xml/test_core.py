@@ -185,3 +185,202 @@ class FieldTest(base.BaseTestCase):
             'hyperv/relaxed').get('state'))
         self.assertEqual('8191', features.element.find(
             'hyperv/spinlocks').get('retries'))
+
+
+class SerializationTest(base.BaseTestCase):
+
+    PRETTY = ('<domain type="kvm">\n  <name>a</name>\n  <devices>\n'
+              '    <disk type="file">\n      <target dev="vda"/>\n'
+              '    </disk>\n  </devices>\n</domain>')
+
+    def _snapshot(self, element):
+        return etree.tostring(element.getroottree())
+
+    def test_to_xml_does_not_change_the_stored_tree(self):
+        odd = '<domain>\n<name>a</name>   <uuid>u</uuid></domain>'
+        compact = self.PRETTY.replace('\n', '').replace('  ', '')
+        for text in (self.PRETTY, compact, odd):
+            dom = xml.parse(text)
+            before = self._snapshot(dom.element)
+            dom.to_xml()
+            dom.to_xml(pretty=False)
+            dom.disks[0].to_xml() if len(dom.disks) else None
+            repr(dom)
+            self.assertEqual(before, self._snapshot(dom.element), text)
+        dom = xml.Domain(name='a', vcpu=1)
+        before = self._snapshot(dom.element)
+        dom.to_xml()
+        self.assertEqual(before, self._snapshot(dom.element))
+
+    def test_pretty_output_is_the_same_whatever_the_input_layout(self):
+        compact = xml.parse(self.PRETTY.replace('\n', '').replace('  ', ''))
+        pretty = xml.parse(self.PRETTY)
+        self.assertEqual(self.PRETTY, compact.to_xml())
+        self.assertEqual(self.PRETTY, pretty.to_xml())
+        self.assertNotIn('\n', pretty.to_xml(pretty=False))
+        self.assertEqual('<disk type="file">\n  <target dev="vda"/>\n</disk>',
+                         pretty.disks[0].to_xml())
+
+    def test_edited_leaf_with_whitespace_is_indented(self):
+        dom = xml.parse('<domain>\n  <devices>\n  </devices>\n</domain>')
+        dom.devices.append(devices.Input(type='tablet'))
+        self.assertEqual('<domain>\n  <devices>\n    <input type="tablet"/>\n'
+                         '  </devices>\n</domain>', dom.to_xml())
+
+    def test_whitespace_before_cdata_is_content(self):
+        text = ('<domain><description>  <![CDATA[<x>]]></description>'
+                '<name>a</name></domain>')
+        dom = xml.parse(text)
+        self.assertEqual('  <x>', dom.description)
+        self.assertEqual(xml.canonical(etree.fromstring(text)),
+                         xml.canonical(etree.fromstring(dom.to_xml())))
+
+    def test_top_level_comments_are_kept(self):
+        dom = xml.parse('<!-- a --><domain><name>a</name></domain>')
+        self.assertEqual('<!-- a -->\n<domain>\n  <name>a</name>\n</domain>',
+                         dom.to_xml())
+
+
+class LiveTreeTest(base.BaseTestCase):
+    """Reads always reflect the tree, whatever edited it."""
+
+    TEXT = ("<domain type='kvm'><name>a</name><uuid>u</uuid><devices>"
+            "<disk type='file'><driver name='qemu'/><target dev='vda'/>"
+            "</disk></devices></domain>")
+
+    def test_raw_edits_are_seen_by_typed_reads(self):
+        for dom in (xml.parse(self.TEXT), xml.Domain.from_xml(self.TEXT),
+                    xml.Domain.wrap(etree.fromstring(self.TEXT))):
+            disk = dom.disks[0]
+            self.assertEqual('qemu', disk.driver_name)
+            # A new first <driver> wins; removing it brings the old back.
+            other = etree.Element('driver', name='other')
+            disk.element.insert(0, other)
+            self.assertEqual('other', disk.driver_name)
+            disk.element.remove(other)
+            self.assertEqual('qemu', disk.driver_name)
+            disk.element.find('driver').tag = 'old-driver'
+            self.assertIsNone(disk.driver_name)
+            disk.element.find('old-driver').tag = 'driver'
+            disk.element.find('driver').set('name', 'tcg')
+            self.assertEqual('tcg', disk.driver_name)
+            # Root children: many siblings, removed and re-added.
+            root = dom.element
+            for i in range(12):
+                root.insert(1, etree.Element('x%d' % i))
+            self.assertEqual('a', dom.name)
+            root.remove(root.find('name'))
+            self.assertIsNone(dom.name)
+            root.append(etree.Element('name'))
+            root[-1].text = 'b'
+            self.assertEqual('b', dom.name)
+            root.find('devices').append(etree.Element('disk', type='block'))
+            self.assertEqual(['file', 'block'], [d.type for d in dom.disks])
+            root.remove(root.find('devices'))
+            self.assertEqual([], list(dom.disks))
+            dom.disks.append(devices.Disk(type='file'))
+            self.assertEqual(1, len(dom.element.findall('devices/disk')))
+
+    def test_typed_edits_after_raw_edits(self):
+        dom = xml.parse(self.TEXT)
+        dom.element.insert(0, etree.Element('name'))
+        dom.name = 'first'
+        self.assertEqual(['first', 'a'],
+                         [e.text for e in dom.element.findall('name')])
+        del dom.name
+        self.assertEqual(['a'],
+                         [e.text for e in dom.element.findall('name')])
+
+
+class ConstructionTest(base.BaseTestCase):
+
+    def test_keywords_and_assignments_build_the_same_tree(self):
+        def values():
+            return [('type', 'network'), ('serial', 's1'),
+                    ('driver_name', 'q'), ('source_protocol', 'rbd'),
+                    ('target_dev', 'vdb'), ('driver_cache', 'none'),
+                    ('boot_order', 2), ('readonly', True),
+                    ('source_hosts', [devices.DiskSourceHost(name='h')]),
+                    ('driver_type', 'raw'), ('model', None), ('alias', 'a')]
+        built = devices.Disk(**dict(values()))
+        assigned = devices.Disk()
+        for name, value in values():
+            setattr(assigned, name, value)
+        self.assertEqual(assigned.to_xml(), built.to_xml())
+        self.assertEqual(['driver', 'source', 'target', 'readonly', 'serial',
+                          'boot', 'alias'], [c.tag for c in built.element])
+
+    def test_keyword_errors_name_the_field(self):
+        exc = self.assertRaises(xml.XMLValueError, devices.Disk,
+                                boot_order='x')
+        self.assertIn('Disk.boot_order', str(exc))
+        exc = self.assertRaises(xml.XMLValueError, devices.Disk,
+                                driver_cache='sometimes')
+        self.assertIn('Disk.driver_cache', str(exc))
+        exc = self.assertRaises(xml.XMLValueError, devices.Input,
+                                type='joystick')
+        self.assertIn('Input.type', str(exc))
+
+    def test_keywords_for_properties_and_late_fields(self):
+        class Thing(xml.XMLObject):
+            TAG = 'thing'
+            size = xml.core.Field('@size', xml.core.INT)
+
+            @property
+            def double(self):
+                return self.size * 2
+
+            @double.setter
+            def double(self, value):
+                self.size = value // 2
+
+        self.assertEqual('<thing size="3"/>', Thing(double=6).to_xml())
+        Thing.colour = xml.core.Field('./colour')
+        self.assertEqual('<thing>\n  <colour>red</colour>\n</thing>',
+                         Thing(colour='red').to_xml())
+        self.assertRaises(TypeError, Thing, shape='round')
+
+    def test_placement_among_unknown_siblings_and_comments(self):
+        disk = devices.Disk.wrap(etree.fromstring(
+            '<disk><gizmo/><!--c--><target dev="vda"/></disk>'))
+        disk.driver_name = 'qemu'
+        disk.serial = 'x'
+        self.assertEqual(['gizmo', 'c', 'driver', 'target', 'serial'],
+                         [c.tag if isinstance(c.tag, str) else c.text
+                          for c in disk.element])
+
+    def test_namespaced_children_declare_the_prefix_once(self):
+        dom = xml.Domain(name='x')
+        dom.nova_instance = domain_mod.NovaInstance(
+            name='vm', owner=domain_mod.NovaOwner(user_uuid='u'))
+        dom.nova_instance.flavor = domain_mod.NovaFlavor(name='f', vcpus=1)
+        out = dom.to_xml()
+        self.assertEqual(1, out.count('xmlns:nova='))
+        self.assertIn('<nova:vcpus>1</nova:vcpus>', out)
+
+    def test_integers(self):
+        dom = xml.parse('<domain><vcpu> 0x10 </vcpu><iothreads> 3 '
+                        '</iothreads></domain>')
+        self.assertEqual(16, dom.vcpu)
+        self.assertEqual(3, dom.iothreads)
+        dom.vcpu = 4
+        self.assertEqual('4', dom.element.findtext('vcpu'))
+        self.assertRaises(xml.XMLValueError, setattr, dom, 'vcpu', True)
+
+
+class AttributesTest(base.BaseTestCase):
+
+    def test_read_write_clear(self):
+        nic = devices.Interface(type='bridge', virtualport_type='openvswitch')
+        self.assertEqual({}, nic.virtualport_parameters)
+        nic.virtualport_parameters = {'interfaceid': 'i1', 'profileid': 'p'}
+        self.assertEqual({'interfaceid': 'i1', 'profileid': 'p'},
+                         nic.virtualport_parameters)
+        self.assertEqual('i1', nic.virtualport_interfaceid)
+        nic.virtualport_parameters = {'instanceid': 'x'}
+        self.assertEqual({'instanceid': 'x'}, nic.virtualport_parameters)
+        nic.virtualport_parameters = None
+        self.assertIsNone(nic.element.find('virtualport/parameters'))
+        self.assertEqual('openvswitch', nic.virtualport_type)
+        self.assertRaises(xml.XMLValueError, setattr, nic,
+                          'virtualport_parameters', 'x=y')
