@@ -80,8 +80,17 @@ def start_event_loop():
         return _loop_thread
 
 
-def prepare_embedded_root(root):
-    """Create an embedded QEMU root and return its ``qemu:///embed`` URI."""
+def embedded_uri(root):
+    """The ``qemu:///embed`` URI of an embedded root."""
+    return 'qemu:///embed?root=%s' % os.path.abspath(root)
+
+
+def prepare_embedded_root(root, settings=None):
+    """Create an embedded QEMU root and return its ``qemu:///embed`` URI.
+
+    :param settings: extra ``qemu.conf`` settings, ``{name: value}`` (ints
+        or strings), for example a VNC port range of its own.
+    """
     etc = os.path.join(root, 'etc')
     os.makedirs(etc, exist_ok=True)
     # Packaging creates these for the system daemon; an embedded root needs
@@ -89,15 +98,19 @@ def prepare_embedded_root(root):
     for name in ('save', 'snapshot', 'dump'):
         os.makedirs(os.path.join(root, 'lib', 'qemu', name), exist_ok=True)
     conf_path = os.path.join(etc, 'qemu.conf')
+    wanted = EMBED_QEMU_CONF + ''.join(
+        '%s = %s\n' % (name, value if isinstance(value, int) else
+                       '"%s"' % value)
+        for name, value in sorted((settings or {}).items()))
     try:
         with open(conf_path) as handle:
             current = handle.read()
     except FileNotFoundError:
         current = None
-    if current != EMBED_QEMU_CONF:
+    if current != wanted:
         with open(conf_path, 'w') as handle:
-            handle.write(EMBED_QEMU_CONF)
-    return 'qemu:///embed?root=%s' % os.path.abspath(root)
+            handle.write(wanted)
+    return embedded_uri(root)
 
 
 def _no_interaction(credentials, user_data):

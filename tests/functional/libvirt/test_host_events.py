@@ -41,7 +41,6 @@ from nova import exception
 from nova.virt import event as virtevent
 from oslotest import base
 
-from nova_pyvirt import connection
 from nova_pyvirt import host as host_mod
 from tests.fixtures import embedded
 from tests.fixtures import libvirtd
@@ -220,7 +219,7 @@ class GuestLifecycleEventsTest(base.BaseTestCase):
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.recorder = Recorder()
         self.host = host_mod.Host(
-            connection.prepare_embedded_root(self.root),
+            embedded.uri(),
             self.recorder.lifecycle, self.recorder.connection,
             stopped_event_delay=STOP_DELAY)
         self.addCleanup(self.host.cleanup)
