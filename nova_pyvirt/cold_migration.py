@@ -26,6 +26,7 @@ import shutil
 
 from oslo_log import log as logging
 from oslo_utils import units
+from oslo_versionedobjects import exception as ovo_exception
 
 from nova import exception
 
@@ -102,8 +103,13 @@ class Progress(object):
         self.instance.progress = percent
         try:
             self.instance.save()
-        except exception.OrphanedObjectError:
+        except ovo_exception.OrphanedObjectError:
             pass   # an instance outside nova (tools, tests): nothing to save
+        except Exception as exc:
+            # Progress is for people; a conductor hiccup must not abort a
+            # copy that is going fine.
+            LOG.warning('could not record migration progress of %s: %s',
+                        self.instance.uuid, exc)
 
 
 class ColdMigration(object):
