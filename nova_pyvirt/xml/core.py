@@ -324,7 +324,9 @@ def parse_element(text):
         text = text.encode('utf-8')
     parser = _PARSER
     for marker in _KEEP_BLANKS_MARKERS:
-        if marker in text:
+        # (find(): ``in`` first tries the marker as an integer, and building
+        # that error costs more than the search.)
+        if text.find(marker) != -1:
             parser = _PARSER_KEEP_BLANKS
             break
     try:
@@ -773,8 +775,9 @@ class ChildList(object):
     def append(self, item):
         field = self._field
         field.check(item)
-        parent = self._obj.ensure(field.path.parent_steps)
-        self._obj.place(parent, field.path.steps[-1].prefix, item._element)
+        obj = self._obj
+        obj.place(obj.ensure(field._parent_steps), field._prefix,
+                  item._element)
         return item
 
     def extend(self, items):
@@ -812,17 +815,25 @@ class Children(Field):
             raise XMLError('a Children path must end in an element: %r'
                            % path)
         self.cls = cls
+        last = self.path.steps[-1]
         self._find_parent = self.path.find_parent
-        self._find_all = self.path.steps[-1].all
-        self.wrap = cls.wrap if isinstance(cls, type) else cls
+        self._find_all = last.all
+        self._parent_steps = self.path.parent_steps
+        self._prefix = last.prefix
+        self._item_tag = None if last.tag == '*' else last.tag
+        if isinstance(cls, type):
+            self.wrap = cls.wrap
+            self._item_class = cls
+        else:
+            self.wrap = cls
+            self._item_class = XMLObject
 
     def check(self, item):
-        if not isinstance(item, XMLObject) or (
-                isinstance(self.cls, type) and not isinstance(item, self.cls)):
+        if not isinstance(item, self._item_class):
             raise XMLValueError('cannot add %r to %s'
                                 % (item, self.describe()))
-        step = self.path.steps[-1]
-        if step.tag != '*' and item._element.tag != step.tag:
+        tag = self._item_tag
+        if tag is not None and item._element.tag != tag:
             raise XMLValueError('cannot add <%s> to %s' % (
                 item.element.tag, self.describe()))
 
@@ -1028,6 +1039,7 @@ class XMLObject(object):
                                 % type(self).__name__)
             maker = _MAKERS.get(self.TAG)
             _element = _new_element(self.TAG) if maker is None else maker()
+            # (See wrap_document; this keeps new children's proxies.)
             self._keep = []
         self._element = _element
         if values:
@@ -1126,6 +1138,13 @@ class XMLObject(object):
         return canonical(self._element) == canonical(other._element)
 
     __hash__ = None
+
+    def __getstate__(self):
+        # For copy.copy(), copy.deepcopy() and pickle: the references
+        # wrap_document() keeps are no part of the object.
+        state = self.__dict__.copy()
+        state.pop('_keep', None)
+        return state
 
     def copy(self):
         """A detached deep copy."""

@@ -12,6 +12,8 @@
 
 """Behaviour of the declarative core: fields, ordering, errors, equality."""
 
+import copy
+
 from lxml import etree
 from oslotest import base
 
@@ -172,6 +174,18 @@ class FieldTest(base.BaseTestCase):
         clone = dom.copy()
         clone.name = 'b'
         self.assertEqual('a', dom.name)
+
+    def test_copy_module(self):
+        text = '<domain><name>a</name><vcpu>1</vcpu></domain>'
+        for dom in (xml.Domain(name='a', vcpu=1), xml.parse(text)):
+            shallow = copy.copy(dom)
+            self.assertIs(dom.element, shallow.element)
+            deep = copy.deepcopy(dom)
+            self.assertIsNot(dom.element, deep.element)
+            self.assertEqual(dom, deep)
+            self.assertNotIn('_keep', vars(deep))
+            deep.name = 'b'
+            self.assertEqual('a', dom.name)
 
     def test_clock_timer_lookup_and_hyperv(self):
         clock = domain_mod.Clock(offset='utc', timers=[
