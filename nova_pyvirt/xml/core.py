@@ -108,8 +108,9 @@ def _tag_info(name):
 # lxml checks the name of every element and attribute it creates in a way
 # that costs about as much as creating the element; copying an element does
 # not check again.  New elements are therefore copies of templates: a copy
-# is a new document holding just what etree.Element() would have made.  The
-# templates are private and never modified.
+# is a new document holding just what etree.Element() would have made (with
+# the copying thread's name dictionary).  The templates are private and
+# never modified, so threads may copy them concurrently.
 _MAKERS = {}
 
 
@@ -151,7 +152,7 @@ _PRED_RE = re.compile(r"\[@([\w:-]+)='([^']*)'\]")
 
 # Up to this many children, walking them from Python (``parent[0]``, then
 # ``getnext()``) is cheaper than setting up lxml's C tag matcher, whose cost
-# (``iterchildren(tag)``) is about that of visiting six children.
+# (``iterchildren(tag)``) is about that of visiting six to ten children.
 _WALK_LIMIT = 8
 
 
@@ -426,6 +427,10 @@ class Field(object):
         self._attr = self.path.attr
         self._steps = self.path.steps
         self._single = self._steps[0] if len(self._steps) == 1 else None
+        # The tag __get__ looks for itself (one plain step), else None.
+        self._tag = (self._single.tag if self._single is not None
+                     and not self._single.preds and self._single.tag != '*'
+                     else None)
         # Kinds that keep the text as it is need no conversion on reads,
         # nor on writes of a str.
         self._convert = (None if type(kind).to_python is Kind.to_python
@@ -454,7 +459,22 @@ class Field(object):
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
-        element = self._find(obj._element)
+        tag = self._tag
+        if tag is None:
+            element = self._find(obj._element)
+        else:
+            # The commonest shape, one plain step, inlined from
+            # _first_finder to save a call on every read.
+            parent = obj._element
+            count = len(parent)
+            if count > _WALK_LIMIT:
+                element = self._find(parent)
+            elif count:
+                element = parent[0]
+                while element is not None and element.tag != tag:
+                    element = element.getnext()
+            else:
+                element = None
         if element is None:
             return None
         attr = self._attr
@@ -503,6 +523,7 @@ class Field(object):
             return self.__set__
         attr = self._attr
         single = self._single
+        tag = self._tag
         plain = self._plain_text
         kind_to_text = self.kind.to_text
         bad_value = self._bad_value
@@ -518,7 +539,19 @@ class Field(object):
                 except (ValueError, KeyError, TypeError):
                     raise bad_value(value)
             element = obj._element
-            found = first(element)
+            if tag is None:
+                found = first(element)
+            else:
+                # As in Field.__get__.
+                count = len(element)
+                if count > _WALK_LIMIT:
+                    found = first(element)
+                elif count:
+                    found = element[0]
+                    while found is not None and found.tag != tag:
+                        found = found.getnext()
+                else:
+                    found = None
             if found is None:
                 found = obj.create(element, single)
             if attr is None:
@@ -1018,8 +1051,9 @@ class XMLObject(object):
                       for key, tags in order.items()}
         # What keyword arguments of __init__ may set: each name as
         # getattr(cls, name) resolves it, when that is a data descriptor of
-        # ours or a property.  Names set on the class later are checked the
-        # slow way.
+        # ours or a property, with the function that sets it.  Names added
+        # to the class later are checked the slow way (replacing a field of
+        # an existing class is not supported).
         setters = {}
         seen = set()
         for klass in cls.__mro__:
@@ -1168,10 +1202,17 @@ class XMLObject(object):
         if keep is not None:
             keep.append(child)
         if len(parent):
-            anchor = self._anchor(parent, prefix, child.tag)
-            if anchor is not None:
-                anchor.addprevious(child)
-                return child
+            # As in create(): try the last child first.
+            tag = child.tag
+            rank = self._order.get(prefix)
+            mine = None if rank is None else rank.get(tag)
+            if mine is not None:
+                theirs = rank.get(parent[-1].tag)
+                if theirs is None or theirs > mine:
+                    anchor = self._anchor(parent, prefix, tag)
+                    if anchor is not None:
+                        anchor.addprevious(child)
+                        return child
         else:
             _drop_blank_text(parent)
         parent.append(child)
@@ -1184,7 +1225,18 @@ class XMLObject(object):
         """
         child = step.new()
         if len(parent):
-            anchor = self._anchor(parent, step.prefix, step.tag)
+            # The usual case first: the last child is declared at or
+            # before the new one, which then simply goes last.
+            rank = self._order.get(step.prefix)
+            mine = None if rank is None else rank.get(step.tag)
+            if mine is None:
+                anchor = None
+            else:
+                theirs = rank.get(parent[-1].tag)
+                if theirs is not None and theirs <= mine:
+                    anchor = None
+                else:
+                    anchor = self._anchor(parent, step.prefix, step.tag)
             if anchor is None:
                 parent.append(child)
             else:
