@@ -517,6 +517,16 @@ class Field(object):
 
         Specialized to the path's shape, for keyword constructors.
         """
+        if type(self).__set__ is Field._set_by_write:
+            write = self.write
+            clear = self.clear
+
+            def set_by_write(obj, value):
+                if value is None:
+                    clear(obj)
+                else:
+                    write(obj, value)
+            return set_by_write
         if type(self).__set__ is not Field.__set__:
             return self.__set__
         if self._steps and self._single is None:
@@ -669,6 +679,24 @@ class Flag(Field):
             obj.ensure(self.path.steps)
         else:
             self.clear(obj)
+
+    def setter(self):
+        cls = type(self)
+        if (cls.write is not Flag.write or cls.clear is not Flag.clear
+                or cls.__set__ is not Field._set_by_write):
+            return super(Flag, self).setter()
+        steps = self._steps
+        clear = self.clear
+        write = self.write
+
+        def set_flag(obj, value):
+            if value is True:
+                obj.ensure(steps)
+            elif value is None or value is False:
+                clear(obj)
+            else:
+                write(obj, value)  # raises the error naming the field
+        return set_flag
 
     def clear(self, obj):
         element = self._find(obj._element)

@@ -334,6 +334,14 @@ class ConstructionTest(base.BaseTestCase):
         exc = self.assertRaises(xml.XMLValueError, devices.Input,
                                 type='joystick')
         self.assertIn('Input.type', str(exc))
+        exc = self.assertRaises(xml.XMLValueError, devices.Disk,
+                                readonly='yes')
+        self.assertIn('Disk.readonly', str(exc))
+        exc = self.assertRaises(xml.XMLValueError, xml.Domain,
+                                memory_kib='lots')
+        self.assertIn('Domain.memory_kib', str(exc))
+        self.assertIsNone(devices.Disk(readonly=False).element.find(
+            'readonly'))
 
     def test_keywords_for_properties_and_late_fields(self):
         class Thing(xml.XMLObject):
