@@ -383,6 +383,18 @@ _NETWORK_SOURCE = {'direct': 'source_dev', 'vdpa': 'source_dev',
                    'network': 'source_bridge', 'bridge': 'source_bridge'}
 
 
+def _our_nic_source(nic, kind):
+    """What nova puts in source_dev (a PCI address for type='hostdev')."""
+    if kind != 'hostdev':
+        return getattr(nic, _NETWORK_SOURCE.get(kind, 'source_bridge'))
+    addr = nic.source_address
+    if addr is None or addr.type != 'pci':
+        return None
+    return '%s:%s:%s.%s' % tuple(
+        value[2:] for value in (addr.domain, addr.bus, addr.slot,
+                                addr.function))
+
+
 def read_ours(dom):
     """The same values as :func:`read_nova`, through our typed fields."""
     os_ = dom.os
@@ -425,11 +437,10 @@ def read_ours(dom):
     nics = []
     for nic in dom.interfaces:
         kind = nic.type
-        source = _NETWORK_SOURCE.get(kind, 'source_bridge')
         nics.append((
             kind, nic.mac_address, nic.model, nic.driver_name,
             nic.driver_queues, nic.driver_rx_queue_size,
-            nic.driver_tx_queue_size, getattr(nic, source),
+            nic.driver_tx_queue_size, _our_nic_source(nic, kind),
             nic.source_mode if kind == 'direct' else None,
             nic.source_path if kind == 'vhostuser' else None,
             nic.target_dev, nic.script_path,
@@ -553,8 +564,9 @@ KNOWN_CAUSES = {
     'vcpu': 'no <vcpu>: nova reports its default 1, ours None',
     'memory': "nova ignores unit= (and reports 500 MiB when there is no "
               "<memory>); ours converts to KiB",
-    'interface/source': "type='hostdev': nova reads <source><address>, our "
-                        "Interface has no field for it",
+    'os/nvram': "<nvram> holding a <source>: nova reads the indentation "
+                "inside it as the path; ours drops whitespace between "
+                "elements and reads None",
 }
 
 
