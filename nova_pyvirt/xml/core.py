@@ -786,8 +786,9 @@ class Child(Field):
             raise XMLValueError('cannot set %s to %r: expected %s'
                                 % (self.describe(), value, self.cls.__name__))
         self.clear(obj)
-        steps = self.path.steps
-        parent = obj.ensure(self.path.parent_steps)
+        steps = self._steps
+        parent = (obj.ensure(self.path.parent_steps) if len(steps) > 1
+                  else obj._element)
         obj.place(parent, steps[-1].prefix if steps else (), value._element)
 
     def clear(self, obj):
