@@ -69,6 +69,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from bench import benchlib  # noqa: E402
 from nova_pyvirt.migration import transport  # noqa: E402
 from tests.fixtures import sshd as sshd_fixture  # noqa: E402
 
@@ -298,7 +299,7 @@ def run(bench, args):
         _run(['rsync', '--version']).splitlines()[0].strip(),
         _run(['tar', '--version']).splitlines()[0].strip()))
     print('timing: wall clock, medians; %d CPUs, load average %s' % (
-        os.cpu_count() or 0, _loadavg()))
+        os.cpu_count() or 0, benchlib.loadavg()))
     if os.getloadavg()[0] > (os.cpu_count() or 1):
         print('note: the load average exceeds the CPU count: other jobs '
               'compete for the CPUs;\nexpect a wide spread and rerun '
@@ -373,21 +374,7 @@ def run(bench, args):
         timed = ('raw pipeline / driver', 'driver / plain rsync')
         checks = [(n, v, t, None if n in timed else ok)
                   for n, v, t, ok in checks]
-    print('\n== summary ==')
-    for name, value, target, ok in checks:
-        verdict = 'INFO' if ok is None else ('PASS' if ok else 'FAIL')
-        print('%-24s %-42s target %-7s %s' % (name, value, target, verdict))
-    failed = [c[0] for c in checks if c[3] is False]
-    print('result: %s' % ('FAIL (%s)' % ', '.join(failed) if failed
-                          else 'PASS'))
-    return 1 if failed else 0
-
-
-def _loadavg():
-    try:
-        return '%.2f %.2f %.2f' % os.getloadavg()
-    except OSError:
-        return 'unknown'
+    return benchlib.print_summary('summary', checks, (24, 42, 7))
 
 
 def parse_args(argv=None):

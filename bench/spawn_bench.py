@@ -83,6 +83,7 @@ from nova.virt import virtapi  # noqa: E402
 from oslo_utils import units  # noqa: E402
 from oslo_utils import uuidutils  # noqa: E402
 
+from bench import benchlib  # noqa: E402
 from nova_pyvirt.cmd import demo  # noqa: E402
 from nova_pyvirt import driver as pyvirt_driver  # noqa: E402
 from nova_pyvirt import guest as guest_mod  # noqa: E402
@@ -859,11 +860,11 @@ def run(bench, args, rounds, concurrent_rounds, stage_runs, uncached):
     print('spawn_bench: python %s, libvirt %s, QEMU %s (TCG), nova %s, '
           '%d CPUs%s' % (sys.version.split()[0], libvirt_version,
                          qemu_version, getattr(nova, '__version__', None) or
-                         _nova_version(), os.cpu_count() or 0,
+                         benchlib.package_version('nova'), os.cpu_count() or 0,
                          ', QUICK' if args.quick else ''))
     print('timing: wall clock, %d interleaved rounds (section 3: %d), '
           'medians; load average %s' % (
-              rounds, concurrent_rounds, _loadavg()))
+              rounds, concurrent_rounds, benchlib.loadavg()))
     print('guest: 1 vCPU, 128 MiB, kernel + initrd of the test guest, '
           'qcow2 root overlay, no VNC;\nstate in %s' % bench.state_dir)
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else 0
@@ -907,29 +908,8 @@ def run(bench, args, rounds, concurrent_rounds, stage_runs, uncached):
         ('  libvirt alone (3b)', 'ratio %.3f (min-based %.3f)' % (
             floor_ratio, floor_min), 'info', None),
     ]
-    print('\n== summary (ratios of wall-time medians) ==')
-    for name, value, target, ok in checks:
-        verdict = 'INFO' if ok is None else ('PASS' if ok else 'FAIL')
-        print('%-24s %-32s target %-8s %s' % (name, value, target, verdict))
-    failed = [c[0] for c in checks if c[3] is False]
-    print('result: %s' % ('FAIL (%s)' % ', '.join(failed) if failed
-                          else 'PASS'))
-    return 1 if failed else 0
-
-
-def _loadavg():
-    try:
-        return '%.2f %.2f %.2f' % os.getloadavg()
-    except OSError:
-        return 'unknown'
-
-
-def _nova_version():
-    try:
-        from importlib import metadata
-        return metadata.version('nova')
-    except Exception:
-        return 'unknown'
+    return benchlib.print_summary(
+        'summary (ratios of wall-time medians)', checks, (24, 32, 8))
 
 
 if __name__ == '__main__':

@@ -59,6 +59,7 @@ from lxml import etree  # noqa: E402
 from nova.virt import hardware  # noqa: E402
 from nova.virt.libvirt import config as vconfig  # noqa: E402
 
+from bench import benchlib  # noqa: E402
 from nova_pyvirt import xml  # noqa: E402
 from tests import corpus  # noqa: E402
 from tests import xml_samples  # noqa: E402
@@ -863,11 +864,11 @@ def main(argv=None):
     print('xml_bench: python %s, lxml %s (libxml2 %s), nova %s, %d CPUs%s' % (
         sys.version.split()[0], lxml.__version__,
         '.'.join(map(str, etree.LIBXML_VERSION)),
-        getattr(nova, '__version__', None) or _nova_version(),
+        getattr(nova, '__version__', None) or benchlib.package_version('nova'),
         os.cpu_count() or 0, ', QUICK' if args.quick else ''))
     print('timing: %d interleaved rounds per contender, batches of ~%.2fs '
           '(%s time), gc off inside a batch; load average %s' % (
-              rounds, batch, args.clock, _loadavg()))
+              rounds, batch, args.clock, benchlib.loadavg()))
 
     # 1. build + serialize
     print('\n== 1. build + serialize the typical guest (pretty-printed) ==')
@@ -961,29 +962,9 @@ def main(argv=None):
             totals['nova']['exact'], total_files,
             totals['nova']['crashed']), 'reference', None),
     ]
-    print('\n== summary (ratios are ours/nova medians; < 1 = ours faster) ==')
-    for name, value, target, ok in checks:
-        verdict = 'INFO' if ok is None else ('PASS' if ok else 'FAIL')
-        print('%-18s %-36s target %-9s %s' % (name, value, target, verdict))
-    failed = [c[0] for c in checks if c[3] is False]
-    print('result: %s' % ('FAIL (%s)' % ', '.join(failed) if failed
-                          else 'PASS'))
-    return 1 if failed else 0
-
-
-def _loadavg():
-    try:
-        return '%.2f %.2f %.2f' % os.getloadavg()
-    except OSError:
-        return 'unknown'
-
-
-def _nova_version():
-    try:
-        from importlib import metadata
-        return metadata.version('nova')
-    except Exception:
-        return 'unknown'
+    return benchlib.print_summary(
+        'summary (ratios are ours/nova medians; < 1 = ours faster)',
+        checks, (18, 36, 9))
 
 
 if __name__ == '__main__':
