@@ -122,9 +122,114 @@ def _no_interaction(credentials, user_data):
     return 0
 
 
+class _EventFanout(object):
+    """Domain event callbacks of many users on one connection.
+
+    libvirt-python accepts one registration per event type and connection
+    ("event callback already tracked"), so each event type is registered
+    once and every subscriber is called from that one callback.
+    """
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.next_id = 1
+        self.subscribers = {}     # subscription id -> (event id, dom, cb, ..)
+        self.registrations = {}   # event id -> libvirt callback id
+
+    def register(self, user, dom, event_id, callback, opaque):
+        with self.lock:
+            sub_id = self.next_id
+            self.next_id += 1
+            self.subscribers[sub_id] = (event_id, dom, callback, opaque, user)
+            if event_id not in self.registrations:
+                self.registrations[event_id] = \
+                    self.conn.domainEventRegisterAny(
+                        None, event_id, self._dispatch, event_id)
+        return sub_id
+
+    def deregister(self, sub_id):
+        with self.lock:
+            event_id = self.subscribers.pop(sub_id)[0]
+            if not any(s[0] == event_id
+                       for s in self.subscribers.values()):
+                self.conn.domainEventDeregisterAny(
+                    self.registrations.pop(event_id))
+        return 0
+
+    def _dispatch(self, conn, dom, *args):
+        # libvirt passes the registration's opaque (the event id) last.
+        event_id = args[-1]
+        for entry in list(self.subscribers.values()):
+            sub_event, sub_dom, callback, opaque, user = entry
+            if sub_event != event_id:
+                continue
+            if sub_dom is not None and \
+                    sub_dom.UUIDString() != dom.UUIDString():
+                continue
+            callback(user, dom, *(args[:-1] + (opaque,)))
+
+
+class SharedEmbeddedConnection(object):
+    """A process's one connection to an embedded root, shared by its users.
+
+    Every ``qemu:///embed`` open registers libvirt's QEMU driver in the
+    process again, and libvirt refuses after about fifteen ("Too many
+    drivers"), so an embedded root is opened once and its users share the
+    connection: ``close()`` leaves it open for the others, domain events
+    are fanned out to every user, and close callbacks are accepted and
+    never called (an embedded driver lives as long as the process).
+    """
+
+    def __init__(self, conn, fanout):
+        self._conn = conn
+        self._fanout = fanout
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+    def domainEventRegisterAny(self, dom, event_id, callback, opaque):
+        return self._fanout.register(self, dom, event_id, callback, opaque)
+
+    def domainEventDeregisterAny(self, callback_id):
+        return self._fanout.deregister(callback_id)
+
+    def registerCloseCallback(self, callback, opaque):
+        return 0
+
+    def unregisterCloseCallback(self):
+        return 0
+
+    def close(self):
+        return 0
+
+
+_embedded_lock = threading.Lock()
+_embedded = {}     # uri -> (virConnect, _EventFanout)
+
+
+def is_embedded(uri):
+    return uri.startswith('qemu:///embed')
+
+
 def open_connection(uri, read_only=False):
-    """Open ``uri`` through ``virConnectOpenAuth``."""
+    """Open ``uri`` through ``virConnectOpenAuth``.
+
+    Embedded roots are opened once per process (see
+    :class:`SharedEmbeddedConnection`); ``read_only`` does not apply to
+    them, since the embedding process runs the driver itself.
+    """
     start_event_loop()
+    if not is_embedded(uri):
+        return _open(uri, read_only)
+    with _embedded_lock:
+        if uri not in _embedded:
+            conn = _open(uri, False)
+            _embedded[uri] = (conn, _EventFanout(conn))
+        return SharedEmbeddedConnection(*_embedded[uri])
+
+
+def _open(uri, read_only):
     flags = libvirt.VIR_CONNECT_RO if read_only else 0
     auth = [CREDENTIAL_TYPES, _no_interaction, None]
     return libvirt.openAuth(uri, auth, flags)
