@@ -39,7 +39,6 @@ started when it fails.
 
 import contextlib
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -60,7 +59,6 @@ LOG = logging.getLogger(__name__)
 PREALLOCATE_CHOICES = ('none', 'space')
 
 # ext4 labels hold at most 16 bytes.
-_EXT4_LABEL = re.compile(r'^[A-Za-z0-9_.-]{1,16}$')
 
 
 def backend_for(conf):
@@ -139,19 +137,8 @@ class _FileBackend(object):
             warning), or None for an unformatted disk.
         :returns: a :class:`~nova_pyvirt.design.request.LocalDisk`.
         """
-        _check_size(size_bytes)
-        if filesystem not in ('ext4', None):
-            raise ValueError('filesystem must be ext4 or None, not %r'
-                             % (filesystem,))
-        mkfs = None
-        if filesystem == 'ext4':
-            if not _EXT4_LABEL.match(label or ''):
-                raise ValueError('invalid ext4 label %r' % (label,))
-            mkfs = fileops.find_tool('mkfs.ext4')
-            if mkfs is None:
-                LOG.warning('mkfs.ext4 is not installed (package e2fsprogs):'
-                            ' the ephemeral disk %s is left unformatted',
-                            path)
+        fileops.check_size(size_bytes)
+        mkfs = fileops.ephemeral_formatter(filesystem, label, path)
         with self._creating('ephemeral', path):
             self._make_blank(path, size_bytes, mkfs, label)
             self._preallocate(path, size_bytes)
@@ -165,7 +152,7 @@ class _FileBackend(object):
         :returns: a :class:`~nova_pyvirt.design.request.LocalDisk` in raw
             format, whatever the backend.
         """
-        _check_size(size_bytes)
+        fileops.check_size(size_bytes)
         tool = fileops.find_tool('mkswap')
         if tool is None:
             raise errors.DiskCreationFailed(
@@ -277,9 +264,3 @@ class RawBackend(_FileBackend):
         fileops.qemu_img_create(path, 'raw', size)
         if mkfs is not None:
             fileops.mkfs_ext4(mkfs, path, label)
-
-
-def _check_size(size_bytes):
-    if not isinstance(size_bytes, int) or size_bytes <= 0:
-        raise ValueError('disk size must be a positive number of bytes, '
-                         'not %r' % (size_bytes,))

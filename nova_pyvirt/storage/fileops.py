@@ -21,6 +21,7 @@ address space limits nova uses.
 
 import contextlib
 import os
+import re
 import shutil
 
 from oslo_concurrency import processutils
@@ -83,6 +84,35 @@ def qemu_img_convert(src, src_fmt, dest, dest_fmt):
 
 def qemu_img_resize(path, fmt, size):
     execute('qemu-img', 'resize', '-q', '-f', fmt, path, str(size))
+
+
+_EXT4_LABEL = re.compile(r'^[A-Za-z0-9_.-]{1,16}$')
+
+
+def check_size(size_bytes):
+    if not isinstance(size_bytes, int) or size_bytes <= 0:
+        raise ValueError('disk size must be a positive number of bytes, '
+                         'not %r' % (size_bytes,))
+
+
+def ephemeral_formatter(filesystem, label, path):
+    """The ``mkfs.ext4`` to format a new ephemeral disk with, or None.
+
+    ``filesystem`` is ``'ext4'`` or None (unformatted). A missing
+    ``mkfs.ext4`` leaves the disk unformatted, with a warning.
+    """
+    if filesystem not in ('ext4', None):
+        raise ValueError('filesystem must be ext4 or None, not %r'
+                         % (filesystem,))
+    if filesystem is None:
+        return None
+    if not _EXT4_LABEL.match(label or ''):
+        raise ValueError('invalid ext4 label %r' % (label,))
+    mkfs = find_tool('mkfs.ext4')
+    if mkfs is None:
+        LOG.warning('mkfs.ext4 is not installed (package e2fsprogs): the '
+                    'ephemeral disk %s is left unformatted', path)
+    return mkfs
 
 
 def mkfs_ext4(mkfs, path, label):

@@ -99,7 +99,6 @@ _LV_RESERVED_PREFIXES = ('snapshot', 'pvmove')
 _DD_BLOCK = 1024 * 1024
 
 # ext4 labels hold at most 16 bytes.
-_EXT4_LABEL = re.compile(r'^[A-Za-z0-9_.-]{1,16}$')
 
 
 def volume_name(path):
@@ -394,19 +393,8 @@ class LvmBackend(object):
             installed (else it stays unformatted, with a warning), or None.
         :returns: a :class:`~nova_pyvirt.design.request.LocalDisk`.
         """
-        _check_size(size_bytes)
-        if filesystem not in ('ext4', None):
-            raise ValueError('filesystem must be ext4 or None, not %r'
-                             % (filesystem,))
-        mkfs = None
-        if filesystem == 'ext4':
-            if not _EXT4_LABEL.match(label or ''):
-                raise ValueError('invalid ext4 label %r' % (label,))
-            mkfs = fileops.find_tool('mkfs.ext4')
-            if mkfs is None:
-                LOG.warning('mkfs.ext4 is not installed (package e2fsprogs):'
-                            ' the ephemeral disk %s is left unformatted',
-                            path)
+        fileops.check_size(size_bytes)
+        mkfs = fileops.ephemeral_formatter(filesystem, label, path)
         lv = volume_name(path)
         with self._creating('ephemeral', lv, size_bytes) as device:
             if mkfs is not None:
@@ -415,7 +403,7 @@ class LvmBackend(object):
 
     def create_swap(self, path, size_bytes, name=None):
         """Create the swap volume of ``path``, prepared by mkswap."""
-        _check_size(size_bytes)
+        fileops.check_size(size_bytes)
         tool = fileops.find_tool('mkswap')
         lv = volume_name(path)
         if tool is None:
@@ -436,7 +424,7 @@ class LvmBackend(object):
 
         :returns: a :class:`~nova_pyvirt.design.request.LocalDisk`.
         """
-        _check_size(size_bytes)
+        fileops.check_size(size_bytes)
         lv = self._lv(path)
         current = self.volumes().get(lv)
         if current is None:
@@ -571,12 +559,6 @@ class LvmBackend(object):
                         'bs=%d' % _DD_BLOCK, 'count=%d' % size,
                         'iflag=count_bytes', 'oflag=direct',
                         'conv=fdatasync')
-
-
-def _check_size(size_bytes):
-    if not isinstance(size_bytes, int) or size_bytes <= 0:
-        raise ValueError('disk size must be a positive number of bytes, '
-                         'not %r' % (size_bytes,))
 
 
 def _describe(exc):

@@ -328,7 +328,7 @@ class TestBlank(BackendTestBase):
             fileops, 'find_tool',
             lambda name: None if name == 'mkfs.ext4' else real(name)))
         logs = self.useFixture(fixtures.FakeLogger(
-            name='nova_pyvirt.storage.backends'))
+            name='nova_pyvirt.storage'))
         path = self.path('disk.eph0')
 
         disk = backends.Qcow2Backend().create_blank(path, GiB, 'disk.eph0')
