@@ -28,7 +28,6 @@ is on the disk it booted from.
 """
 
 import os
-import re
 
 from oslo_concurrency import processutils
 from oslo_serialization import jsonutils
@@ -42,10 +41,9 @@ from nova import exception
 from nova_pyvirt.migration import transport
 from nova_pyvirt.storage import imagecache
 from tests.fixtures import two_hosts
+from tests.guest_console import DISK_LINE
 
 READY = 'PYVIRT-GUEST: ready'
-DISK_LINE = re.compile(r'^PYVIRT-DISK name=(\S+) serial=(\S+) size=(\d+)'
-                       r'(?: event=(\S+))? marker=(.*)$')
 # Per ssh connection through the relay: key exchange, authentication,
 # channel setup (about 4 KiB measured), with room to spare.
 SSH_CONNECTION_BYTES = 16 * units.Ki

@@ -27,7 +27,6 @@ tests/unit/volume/test_iscsi.py at os-brick's boundary only.
 
 import logging
 import os
-import re
 import socket
 import time
 
@@ -51,33 +50,14 @@ from tests import design_support
 from tests.fixtures import driver as driver_fixture
 from tests.fixtures import libvirtd
 from tests.fixtures import tgtd
+from tests.guest_console import disk_reports
+from tests.guest_console import removed_reports
+from tests.guest_console import SERIAL_LEN
 
 READY = 'PYVIRT-GUEST: ready'
-DISK_LINE = re.compile(r'^PYVIRT-DISK name=(\S+) serial=(\S+) size=(\d+)'
-                       r'(?: event=(\S+))? marker=(.*)$')
-REMOVED_LINE = re.compile(r'^PYVIRT-DISK name=(\S+) event=removed')
-# QEMU cuts virtio-blk serials to 20 bytes.
-SERIAL_LEN = 20
 GUEST_WROTE = 'PYVIRT-GUEST-WROTE-ON-ISCSI'
 # QEMU's initiator name: iqn.2008-11.org.linux-kvm:<domain uuid>.
 QEMU_INITIATOR = 'iqn.2008-11.org.linux-kvm:'
-
-
-def disk_reports(console):
-    """``[(name, serial, size, event, marker)]`` in console order."""
-    found = []
-    for line in console.splitlines():
-        match = DISK_LINE.match(line.strip())
-        if match:
-            name, serial, size, event, marker = match.groups()
-            found.append((name, serial, int(size), event, marker))
-    return found
-
-
-def removed_reports(console):
-    return [m.group(1) for m in
-            (REMOVED_LINE.match(line.strip()) for line in
-             console.splitlines()) if m]
 
 
 def closed_port():

@@ -25,7 +25,6 @@ leaves nothing attached.
 """
 
 import os
-import re
 from unittest import mock
 
 from nova import exception
@@ -35,31 +34,12 @@ from oslotest import base
 from nova_pyvirt.volume import nfs
 from tests.fixtures import driver as driver_fixture
 from tests.fixtures import ganesha
+from tests.guest_console import disk_reports
+from tests.guest_console import removed_reports
+from tests.guest_console import SERIAL_LEN
 
 READY = 'PYVIRT-GUEST: ready'
-DISK_LINE = re.compile(r'^PYVIRT-DISK name=(\S+) serial=(\S+) size=(\d+)'
-                       r'(?: event=(\S+))? marker=(.*)$')
-REMOVED_LINE = re.compile(r'^PYVIRT-DISK name=(\S+) event=removed')
-# QEMU cuts virtio-blk serials to 20 bytes.
-SERIAL_LEN = 20
 GUEST_WROTE = 'PYVIRT-GUEST-WROTE-ON-NFS'
-
-
-def disk_reports(console):
-    """``[(name, serial, size, event, marker)]`` in console order."""
-    found = []
-    for line in console.splitlines():
-        match = DISK_LINE.match(line.strip())
-        if match:
-            name, serial, size, event, marker = match.groups()
-            found.append((name, serial, int(size), event, marker))
-    return found
-
-
-def removed_reports(console):
-    return [m.group(1) for m in
-            (REMOVED_LINE.match(line.strip()) for line in
-             console.splitlines()) if m]
 
 
 class NFSVolumeTestCase(base.BaseTestCase):

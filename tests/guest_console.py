@@ -1,0 +1,38 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Reading the test guest's console lines (tools/guest_image/README.md)."""
+
+import re
+
+DISK_LINE = re.compile(r'^PYVIRT-DISK name=(\S+) serial=(\S+) size=(\d+)'
+                       r'(?: event=(\S+))? marker=(.*)$')
+REMOVED_LINE = re.compile(r'^PYVIRT-DISK name=(\S+) event=removed')
+# QEMU cuts virtio-blk serials to 20 bytes.
+SERIAL_LEN = 20
+
+
+def disk_reports(console):
+    """``[(name, serial, size, event, marker)]`` in console order."""
+    found = []
+    for line in console.splitlines():
+        match = DISK_LINE.match(line.strip())
+        if match:
+            name, serial, size, event, marker = match.groups()
+            found.append((name, serial, int(size), event, marker))
+    return found
+
+
+def removed_reports(console):
+    return [m.group(1) for m in
+            (REMOVED_LINE.match(line.strip()) for line in
+             console.splitlines()) if m]
