@@ -300,7 +300,8 @@ class TestDevStackPlugin(base.BaseTestCase):
         if not fsaudit.can_audit():
             self.skipTest('the audit needs root (mount namespaces)')
         if not os.path.isdir(os.path.join(REPO, '.git')):
-            self.skipTest('the plugin checkout is cloned from %s' % REPO)
+            self.skipTest('%s is not a git checkout; the test clones the '
+                          'plugin from one' % REPO)
         self.tmp = tempfile.mkdtemp(prefix='nova-pyvirt-devstack-')
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.dest = os.path.join(self.tmp, 'dest')
