@@ -52,6 +52,10 @@ hypervisor_opts = [
                     'needs a usable ``/dev/kvm``.'),
             ('qemu', 'Software emulation with QEMU TCG '
                      '(``<domain type="qemu">``); slow, but runs anywhere.'),
+            ('test', "libvirt's test driver (``<domain type=\"test\">``, "
+                     '``test:///default`` or ``test:///<node file>``): '
+                     'guests are only simulated. For developing and testing '
+                     'scheduling, never for real workloads.'),
         ],
         help="""
 Domain type of the guests this host runs.
@@ -68,8 +72,9 @@ Related options:
 libvirt connection URI.
 
 Empty (the default) means the URI derived from ``virt_type``, which is
-``qemu:///system`` for both ``kvm`` and ``qemu``. Any URI of libvirt's QEMU
-driver may be given. For example
+``qemu:///system`` for both ``kvm`` and ``qemu``, and ``test:///default``
+for ``test``. Any URI of libvirt's QEMU driver may be given (of its test
+driver with ``virt_type = test``). For example
 ``qemu:///embed?root=/var/lib/nova-pyvirt/qemu`` runs QEMU through libvirt's
 embedded QEMU driver inside the nova-compute process, with no libvirt daemon
 (one embedded root per process, and no libvirt secrets in that mode).

@@ -237,4 +237,5 @@ def _open(uri, read_only):
 
 def default_uri(virt_type):
     """The URI used when ``[pyvirt] connection_uri`` is empty."""
-    return {'kvm': 'qemu:///system', 'qemu': 'qemu:///system'}[virt_type]
+    return {'kvm': 'qemu:///system', 'qemu': 'qemu:///system',
+            'test': 'test:///default'}[virt_type]

@@ -47,6 +47,7 @@ from nova_pyvirt import instance_files
 from nova_pyvirt import resources
 from nova_pyvirt import snapshots
 from nova_pyvirt.storage import cache_manager
+from nova_pyvirt import traits
 from nova_pyvirt.volume import attachment
 
 CONF = pyvirt_conf.CONF
@@ -75,14 +76,15 @@ class PyVirtDriver(driver.ComputeDriver):
 
     def __init__(self, virtapi, read_only=False, image_api=None):
         super(PyVirtDriver, self).__init__(virtapi)
+        # Per host, read once (two drivers in one process may differ).
+        self._virt_type = CONF.pyvirt.virt_type
         uri = CONF.pyvirt.connection_uri or connection.default_uri(
-            CONF.pyvirt.virt_type)
+            self._virt_type)
         self._host = host_mod.Host(
             uri, lifecycle_event_handler=self.emit_event,
             conn_event_handler=self._connection_changed, read_only=read_only)
         self._image_api = image_api or glance.API()
         self._connection_was_lost = False
-        # Per host, read once (two drivers in one process may differ).
         self._host_ip = CONF.my_ip
         self._host_name = CONF.host
         self._volumes = attachment.Volumes(CONF, self._host)
@@ -97,24 +99,26 @@ class PyVirtDriver(driver.ComputeDriver):
         self._check_versions()
         facts = self._host.host_facts()
         arch = facts.arch
-        virt_type = CONF.pyvirt.virt_type
+        virt_type = self._virt_type
         machine = design_machine.choose(
             CONF, facts.capabilities, arch, virt_type,
             objects.ImageMeta.from_dict({}))
         design_cpu.validate_cpu_options(
             CONF, facts.domain_capabilities(arch, machine, virt_type),
-            facts.known_cpu_features)
+            facts.known_cpu_features, virt_type)
 
     def cleanup_host(self, host):
         self._host.cleanup()
 
     def _check_versions(self):
         libvirt_version = _version_tuple(self._host.get_libversion())
-        qemu_version = _version_tuple(self._host.get_version())
         if libvirt_version < MIN_LIBVIRT_VERSION:
             raise exception.InternalError(
                 'libvirt %s is older than the minimum %s' % (
                     libvirt_version, MIN_LIBVIRT_VERSION))
+        if self._virt_type not in traits.QEMU_VIRT_TYPES:
+            return   # the test driver's "hypervisor" is libvirt itself
+        qemu_version = _version_tuple(self._host.get_version())
         if qemu_version < MIN_QEMU_VERSION:
             raise exception.InternalError(
                 'QEMU %s is older than the minimum %s' % (
@@ -163,8 +167,10 @@ class PyVirtDriver(driver.ComputeDriver):
         persisted = instance.system_metadata.get(MACHINE_TYPE_KEY)
         design = design_guest.design_guest(
             disks.request(instance, image_meta, network_info), CONF,
-            self._host.host_facts(), persisted_machine_type=persisted)
-        instance.system_metadata[MACHINE_TYPE_KEY] = design.machine_type
+            self._host.host_facts(), persisted_machine_type=persisted,
+            virt_type=self._virt_type)
+        if design.machine_type:
+            instance.system_metadata[MACHINE_TYPE_KEY] = design.machine_type
         return design
 
     def spawn(self, context, instance, image_meta, injected_files,
@@ -362,8 +368,7 @@ class PyVirtDriver(driver.ComputeDriver):
         try:
             definition = guest.definition()
             domain_caps = self._host.get_domain_capabilities(
-                definition.os.arch, definition.os.machine,
-                CONF.pyvirt.virt_type)
+                definition.os.arch, definition.os.machine, self._virt_type)
             self._volumes.attach(guest, spec, domain_caps,
                                  instance.image_meta)
         except Exception as exc:
@@ -441,7 +446,7 @@ class PyVirtDriver(driver.ComputeDriver):
                 timeutils.normalize_time(instance.launched_at),
                 timeutils.utcnow()))
         return self._guest(instance).diagnostics(
-            uptime=uptime, virt_type=CONF.pyvirt.virt_type)
+            uptime=uptime, virt_type=self._virt_type)
 
     # -- resources -------------------------------------------------------
 
@@ -459,7 +464,7 @@ class PyVirtDriver(driver.ComputeDriver):
 
     def get_available_resource(self, nodename):
         return resources.available_resource(
-            self._host, CONF, CONF.pyvirt.virt_type, self._disks.usage())
+            self._host, CONF, self._virt_type, self._disks.usage())
 
     def manage_image_cache(self, context, all_instances):
         self._image_cache_manager.update(context, all_instances)
@@ -469,5 +474,8 @@ class PyVirtDriver(driver.ComputeDriver):
         resource = self.get_available_resource(nodename)
         provider_tree.update_inventory(nodename,
                                        resources.inventory(resource, CONF))
-        caps = self._host.get_capabilities()
-        provider_tree.add_traits(nodename, *resources.cpu_traits(caps))
+        reported = traits.host_traits(self._host.host_facts(),
+                                      self._virt_type)
+        current = provider_tree.data(nodename).traits
+        provider_tree.update_traits(
+            nodename, traits.reconcile(current, reported))

@@ -710,8 +710,8 @@ class Host(object):
         key = (self._generation, arch, machine, virt_type)
         caps = self._domain_caps.get(key)
         if caps is None:
-            caps = xml.DomainCapabilities.from_xml(
-                conn.getDomainCapabilities(None, arch, machine, virt_type, 0))
+            caps = hostfacts.read_domain_capabilities(conn, arch, machine,
+                                                      virt_type)
             self._domain_caps[key] = caps
         return caps
 

@@ -13,13 +13,17 @@
 """Gathering :class:`HostFacts` from a libvirt connection or from files.
 
 Domain capabilities are asked for once per (arch, machine, virt type) and
-kept; the CPU feature names libvirt knows come from its CPU map.
+kept; the CPU feature names libvirt knows come from its CPU map.  A libvirt
+driver without the domain capabilities API (the test driver) gets an empty
+document: it describes no devices, so guest design checks nothing against
+it and the host advertises no device traits.
 """
 
 import functools
 import glob
 import os
 
+import libvirt
 from lxml import etree
 
 from nova_pyvirt.design import request
@@ -41,13 +45,24 @@ def known_cpu_features(arch, cpu_map_dir=CPU_MAP_DIR):
     return frozenset(names)
 
 
+def read_domain_capabilities(conn, arch, machine, virt_type):
+    """``conn``'s domain capabilities, or an empty document if it has none."""
+    try:
+        text = conn.getDomainCapabilities(None, arch, machine, virt_type, 0)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+            raise
+        return xml.DomainCapabilities(arch=arch, machine=machine,
+                                      domain_type=virt_type)
+    return xml.DomainCapabilities.from_xml(text)
+
+
 def from_connection(conn):
     capabilities = xml.parse(conn.getCapabilities())
 
     @functools.lru_cache(maxsize=None)
     def domain_capabilities(arch, machine, virt_type):
-        return xml.parse(conn.getDomainCapabilities(
-            None, arch, machine, virt_type, 0))
+        return read_domain_capabilities(conn, arch, machine, virt_type)
 
     arch = capabilities.host.cpu.arch
     return request.HostFacts(capabilities, domain_capabilities,

@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""What the host offers: resources, supported instances, inventory, traits.
+"""What the host offers: resources, supported instances and inventory.
 
 ``supported_instances`` is what the scheduler's ImagePropertiesFilter
 matches an image's ``hw_architecture``/``img_hv_type``/``hw_vm_mode``
@@ -20,7 +20,6 @@ against, so it is derived from every guest the host's capabilities list.
 import platform
 import sys
 
-import os_traits
 from oslo_concurrency import processutils
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
@@ -31,7 +30,16 @@ from nova.objects import fields
 
 LOG = logging.getLogger(__name__)
 
-CPU_TRAIT_PREFIX = 'HW_CPU_X86_'
+
+def _canonical(field, value):
+    """nova's canonical form of ``value``; ValueError if nova lacks it."""
+    if not value:
+        # nova's canonicalize passes None through, and HVSpec refuses it.
+        raise ValueError('no value given')
+    try:
+        return field.canonicalize(value)
+    except Exception as exc:
+        raise ValueError(str(exc))
 
 
 def supported_instances(capabilities):
@@ -42,16 +50,16 @@ def supported_instances(capabilities):
     result = []
     for guest in capabilities.guests:
         try:
-            arch = fields.Architecture.canonicalize(guest.arch)
-            vm_mode = fields.VMMode.canonicalize(guest.os_type)
-        except Exception as exc:
+            arch = _canonical(fields.Architecture, guest.arch)
+            vm_mode = _canonical(fields.VMMode, guest.os_type)
+        except ValueError as exc:
             LOG.debug('skipping guest %s/%s: %s', guest.arch, guest.os_type,
                       exc)
             continue
         for domain_type in guest.domain_types:
             try:
-                hv_type = fields.HVType.canonicalize(domain_type)
-            except Exception as exc:
+                hv_type = _canonical(fields.HVType, domain_type)
+            except ValueError as exc:
                 LOG.debug('skipping domain type %s: %s', domain_type, exc)
                 continue
             entry = (arch, hv_type, vm_mode)
@@ -70,19 +78,6 @@ def cpu_info(capabilities):
                      'threads': cpu.topology_threads},
         'features': features,
     }
-
-
-def cpu_traits(capabilities):
-    """os-traits ``HW_CPU_X86_*`` traits for the host CPU's features."""
-    known = set(os_traits.get_traits(CPU_TRAIT_PREFIX))
-    traits = set()
-    for name in capabilities.host.cpu.feature_names(
-            policies=(None, 'require', 'force')):
-        trait = CPU_TRAIT_PREFIX + name.upper().replace('.', '_').replace(
-            '-', '_')
-        if trait in known:
-            traits.add(trait)
-    return traits
 
 
 def available_resource(host, conf, hypervisor_type, disk_usage):

@@ -26,12 +26,16 @@ TOPOLOGY_PROPERTIES = ('hw_cpu_sockets', 'hw_cpu_cores', 'hw_cpu_threads',
                        'hw_cpu_max_threads')
 
 
-def effective_mode(conf):
-    """The CPU mode in force: the option, or the virt type's default."""
+def effective_mode(conf, virt_type=None):
+    """The CPU mode in force: the option, or the virt type's default.
+
+    ``virt_type`` is the host's (``[pyvirt] virt_type`` when not given).
+    """
     mode = conf.pyvirt.cpu_mode
     if mode:
         return mode
-    return 'host-model' if conf.pyvirt.virt_type == 'kvm' else 'none'
+    virt_type = virt_type or conf.pyvirt.virt_type
+    return 'host-model' if virt_type == 'kvm' else 'none'
 
 
 def parse_extra_flags(flags):
@@ -46,9 +50,11 @@ def parse_extra_flags(flags):
     return parsed
 
 
-def validate_cpu_options(conf, domain_caps, known_features=frozenset()):
+def validate_cpu_options(conf, domain_caps, known_features=frozenset(),
+                         virt_type=None):
     """Fail if the ``[pyvirt]`` CPU options ask what the host can't give."""
-    mode = effective_mode(conf)
+    virt_type = virt_type or conf.pyvirt.virt_type
+    mode = effective_mode(conf, virt_type)
 
     def fail(option, value, reason):
         raise exception.InvalidHostConfiguration(
@@ -58,7 +64,7 @@ def validate_cpu_options(conf, domain_caps, known_features=frozenset()):
         if not domain_caps.cpu_mode_supported(mode):
             fail('cpu_mode', mode,
                  'the host does not support this CPU mode for %s guests'
-                 % conf.pyvirt.virt_type)
+                 % virt_type)
     if mode == 'custom':
         if not conf.pyvirt.cpu_models:
             fail('cpu_models', '', 'cpu_mode = custom needs at least one '
@@ -112,9 +118,9 @@ def topology(flavor, image_meta):
     return hardware.get_best_cpu_topology(flavor, image_meta)
 
 
-def guest_cpu(conf, domain_caps, flavor, image_meta):
+def guest_cpu(conf, domain_caps, flavor, image_meta, virt_type=None):
     """The ``<cpu>`` for a guest, or None (mode ``none``, no topology)."""
-    mode = effective_mode(conf)
+    mode = effective_mode(conf, virt_type)
     wanted = topology(flavor, image_meta)
     if mode == 'none':
         if wanted is None:

@@ -29,15 +29,24 @@ FLAVOR_QUOTA_PREFIX = 'quota:disk_'
 
 
 def _supported_buses(domain_caps):
+    """The buses libvirt lists, or None if it does not describe disks."""
     disk = domain_caps.device('disk')
-    return disk.enum('bus') if disk is not None else []
+    return disk.enum('bus') if disk is not None else None
 
 
 def choose_bus(domain_caps, image_meta, device='disk'):
-    """The bus for ``device`` (disk or cdrom), checked against the host."""
+    """The bus for ``device`` (disk or cdrom), checked against the host.
+
+    A host whose libvirt does not describe its disks (no domain
+    capabilities) gets the requested or default bus unchecked; libvirt
+    still validates the domain when it is defined.
+    """
     prop = 'hw_cdrom_bus' if device == 'cdrom' else 'hw_disk_bus'
     supported = _supported_buses(domain_caps)
     requested = image_meta.properties.get(prop)
+    defaults = ('ide', 'sata') if device == 'cdrom' else ('virtio',)
+    if supported is None:
+        return requested or defaults[0]
     if requested:
         if requested not in supported:
             raise exception.InvalidImageProperty(
@@ -45,7 +54,6 @@ def choose_bus(domain_caps, image_meta, device='disk'):
                 reason='machine type %s on this host supports disk buses %s'
                 % (domain_caps.machine, ', '.join(supported)))
         return requested
-    defaults = ('ide', 'sata') if device == 'cdrom' else ('virtio',)
     return next((b for b in defaults if b in supported), supported[0])
 
 

@@ -97,8 +97,27 @@ def boot_menu(flavor, image_meta):
     return bool(image_meta.properties.get('hw_boot_menu', False))
 
 
-def guest_os(request, arch, machine_type, domain_caps, disk_devices):
-    os_ = dom_xml.OS(type='hvm', arch=arch, machine=machine_type,
+def os_type(capabilities, arch, virt_type, image_meta):
+    """The guest's OS type (``hvm``, ``xen``...), from ``hw_vm_mode``.
+
+    The host must list a guest of that OS type for ``arch`` and
+    ``virt_type``; the scheduler's ImagePropertiesFilter checks the same
+    triple against ``supported_instances``.
+    """
+    wanted = image_meta.properties.get('hw_vm_mode') or 'hvm'
+    offered = sorted({g.os_type for g in capabilities.guests
+                      if g.arch == arch and virt_type in g.domain_types})
+    if wanted not in offered:
+        raise exception.InvalidImageProperty(
+            name='hw_vm_mode', value=wanted,
+            reason='this host runs %s guests of type %s with OS types %s'
+            % (arch, virt_type, ', '.join(offered) or '(none)'))
+    return wanted
+
+
+def guest_os(request, arch, machine_type, domain_caps, disk_devices,
+             guest_os_type='hvm'):
+    os_ = dom_xml.OS(type=guest_os_type, arch=arch, machine=machine_type,
                      smbios_mode='sysinfo')
     os_.firmware = firmware(domain_caps, request.image_meta)
     if request.kernel_path:
@@ -114,14 +133,19 @@ def guest_os(request, arch, machine_type, domain_caps, disk_devices):
     return os_
 
 
-def design_guest(request, conf, host, persisted_machine_type=None):
-    """Design the domain for ``request``; see :class:`request.Design`."""
+def design_guest(request, conf, host, persisted_machine_type=None,
+                 virt_type=None):
+    """Design the domain for ``request``; see :class:`request.Design`.
+
+    ``virt_type`` is the host's (``[pyvirt] virt_type`` when not given).
+    """
     instance, flavor, image_meta = (request.instance, request.flavor,
                                     request.image_meta)
-    virt_type = conf.pyvirt.virt_type
+    virt_type = virt_type or conf.pyvirt.virt_type
     arch = guest_arch(host, image_meta)
     machine_type = machine.choose(conf, host.capabilities, arch, virt_type,
                                   image_meta, persisted_machine_type)
+    guest_os_type = os_type(host.capabilities, arch, virt_type, image_meta)
     domain_caps = host.domain_capabilities(arch, machine_type, virt_type)
     windows = clock.is_windows(instance, image_meta)
 
@@ -133,9 +157,10 @@ def design_guest(request, conf, host, persisted_machine_type=None):
     dom.sysinfo = sysinfo(instance)
     disk_bus, disk_devices = disks.design_disks(request, domain_caps, conf)
     dom.os = guest_os(request, arch, machine_type, domain_caps,
-                      disk_devices)
+                      disk_devices, guest_os_type)
     dom.features = clock.guest_features(arch, windows)
-    guest_cpu = cpu.guest_cpu(conf, domain_caps, flavor, image_meta)
+    guest_cpu = cpu.guest_cpu(conf, domain_caps, flavor, image_meta,
+                              virt_type)
     if guest_cpu is not None:
         dom.cpu = guest_cpu
     dom.clock = clock.guest_clock(arch, windows, image_meta)

@@ -37,6 +37,8 @@ def configured_machine(conf, arch):
 def resolve(capabilities, arch, virt_type, requested, source):
     """Return the versioned machine for ``requested`` (alias or name).
 
+    None when the host lists no machine types and none was requested.
+
     ``source`` names where the request came from (``image property
     hw_machine_type`` or ``[pyvirt] hw_machine_type``) for the error.
     """
@@ -48,6 +50,10 @@ def resolve(capabilities, arch, virt_type, requested, source):
             reason='this host runs no %s guests of type %s'
             % (arch, virt_type))
     machines = guest.machines_for(virt_type)
+    if not machines and not requested:
+        # Drivers that list no machine types (libvirt's test driver) take
+        # a domain without one.
+        return None
     name = requested or DEFAULT_ALIAS.get(arch)
     for machine in machines:
         if machine.name == name:

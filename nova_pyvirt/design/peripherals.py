@@ -102,10 +102,15 @@ def video(domain_caps, image_meta, has_graphics):
     requested = image_meta.properties.get('hw_video_model')
     if not requested and not has_graphics:
         return None
+    preferred = ('virtio', 'vga', 'cirrus')
     caps = domain_caps.device('video')
-    supported = caps.enum('modelType') if caps is not None else []
+    if caps is None:
+        # libvirt does not describe video devices here: nothing to check.
+        model = requested or preferred[0]
+        return None if model == 'none' else dev.Video(model=model)
+    supported = caps.enum('modelType')
     model = requested or next(
-        (m for m in ('virtio', 'vga', 'cirrus') if m in supported), None)
+        (m for m in preferred if m in supported), None)
     if model not in supported:
         raise exception.InvalidImageProperty(
             name='hw_video_model', value=model,

@@ -90,6 +90,7 @@ class HostFacts:
 @dataclasses.dataclass
 class Design:
     domain: domain.Domain
-    machine_type: str              # resolved, versioned: persist it
+    # resolved, versioned: persist it (None: the host lists none)
+    machine_type: typing.Optional[str]
     disk_bus: str
     warnings: typing.List[str] = dataclasses.field(default_factory=list)

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from unittest import mock
 import uuid
 
 import libvirt
@@ -622,14 +623,31 @@ class HostFactsTest(TestDriverCase):
         self.assertIsNot(caps, again)
         self.assertEqual(caps, again)
 
-    def test_domain_capabilities_errors_propagate(self):
-        # The test driver has no domain capabilities; the functional tests
-        # check the cache against the embedded QEMU driver.
+    def test_driver_without_domain_capabilities_gets_empty_document(self):
+        # libvirt's test driver has no virConnectGetDomainCapabilities; the
+        # functional tests check the cache against the embedded QEMU driver.
         host = self.make_host()
-        error = self.assertRaises(libvirt.libvirtError,
+        caps = host.get_domain_capabilities('i686', None, 'test')
+        self.assertIsInstance(caps, xml.DomainCapabilities)
+        self.assertEqual(('i686', 'test'), (caps.arch, caps.domain_type))
+        self.assertIsNone(caps.device('disk'))
+        self.assertIsNone(caps.os)
+        self.assertEqual([], list(caps.cpu_modes))
+
+    def test_domain_capabilities_errors_propagate(self):
+        host = self.make_host()
+        conn = host.get_connection()
+
+        def refuse(*args):
+            raise libvirt.libvirtError('internal error: probe failed')
+
+        internal = libvirt.VIR_ERR_INTERNAL_ERROR
+        with mock.patch.object(conn, 'getDomainCapabilities', refuse):
+            with mock.patch.object(libvirt.libvirtError, 'get_error_code',
+                                   return_value=internal):
+                self.assertRaises(libvirt.libvirtError,
                                   host.get_domain_capabilities,
-                                  'i686', None, 'test')
-        self.assertEqual(libvirt.VIR_ERR_NO_SUPPORT, error.get_error_code())
+                                  'x86_64', None, 'kvm')
 
 
 MODE_PROBE = r'''
