@@ -116,7 +116,7 @@ class PyVirtDriver(driver.ComputeDriver):
             raise exception.InternalError(
                 'libvirt %s is older than the minimum %s' % (
                     libvirt_version, MIN_LIBVIRT_VERSION))
-        if self._virt_type not in traits.QEMU_VIRT_TYPES:
+        if self._virt_type not in design_machine.QEMU_VIRT_TYPES:
             return   # the test driver's "hypervisor" is libvirt itself
         qemu_version = _version_tuple(self._host.get_version())
         if qemu_version < MIN_QEMU_VERSION:

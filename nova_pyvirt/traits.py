@@ -48,9 +48,7 @@ OWNED_PREFIXES = (CPU_FEATURE_PREFIX, STORAGE_BUS_PREFIX,
                   GRAPHICS_MODEL_PREFIX, VIF_MODEL_PREFIX, FIRMWARE_PREFIX,
                   HOST_ARCH_PREFIX, EMULATION_ARCH_PREFIX)
 
-#: Virt types whose guests are QEMU machines (SeaBIOS on x86, the NIC
-#: models guest design offers).
-QEMU_VIRT_TYPES = ('qemu', 'kvm')
+QEMU_VIRT_TYPES = design_machine.QEMU_VIRT_TYPES
 _BIOS_ARCHES = ('i686', 'x86_64')
 
 

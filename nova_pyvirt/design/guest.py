@@ -181,7 +181,8 @@ def design_guest(request, conf, host, persisted_machine_type=None,
     graphics = peripherals.graphics(conf)
     optional = [
         peripherals.guest_agent(image_meta),
-        peripherals.pointer(conf, image_meta, graphics is not None),
+        peripherals.pointer(conf, image_meta, graphics is not None,
+                            virt_type),
         graphics,
         peripherals.video(domain_caps, image_meta, graphics is not None),
         peripherals.memballoon(conf),

@@ -20,6 +20,10 @@ the instance so the guest keeps it across host upgrades.
 
 from nova_pyvirt import exception
 
+#: Virt types whose guests are QEMU machines (PC or virt boards with USB,
+#: SeaBIOS on x86, the NIC models QEMU emulates).
+QEMU_VIRT_TYPES = ('qemu', 'kvm')
+
 DEFAULT_ALIAS = {'i686': 'pc', 'x86_64': 'pc', 'aarch64': 'virt',
                  'armv7l': 'virt', 's390x': 's390-ccw-virtio',
                  'ppc64le': 'pseries'}

@@ -22,6 +22,7 @@ import os
 
 from oslo_log import log as logging
 
+from nova_pyvirt.design import machine
 from nova_pyvirt import exception
 from nova_pyvirt.xml import devices as dev
 
@@ -121,15 +122,27 @@ def video(domain_caps, image_meta, has_graphics):
     return dev.Video(model=model)
 
 
-def pointer(conf, image_meta, has_graphics):
-    model = image_meta.properties.get('hw_pointer_model') or \
-        conf.pointer_model
+def pointer(conf, image_meta, has_graphics, virt_type):
+    """A USB tablet for guests with graphics, where the host has USB.
+
+    Only QEMU machines have a USB bus; elsewhere nova's default
+    ``pointer_model`` is ignored and an image asking for a tablet refused.
+    """
+    requested = image_meta.properties.get('hw_pointer_model')
+    model = requested or conf.pointer_model
     if model in (None, 'ps2mouse'):
         return None
     if model != 'usbtablet':
         raise exception.InvalidImageProperty(
             name='hw_pointer_model', value=model,
             reason='supported: usbtablet, ps2mouse')
+    if virt_type not in machine.QEMU_VIRT_TYPES:
+        if requested:
+            raise exception.InvalidImageProperty(
+                name='hw_pointer_model', value=model,
+                reason='a USB tablet needs a QEMU machine; this host runs '
+                '%s guests' % virt_type)
+        return None
     if not has_graphics:
         return None
     return dev.Input(type='tablet', bus='usb')
