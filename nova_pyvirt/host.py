@@ -342,6 +342,7 @@ class Host(object):
         self._domain_caps = {}
         self._hostname = None
         self._cpu_features = {}
+        self._host_cpu_features = None
 
         # Hand-over from libvirt's thread: deque appends and pops are
         # atomic, so the callbacks need no lock.
@@ -722,7 +723,18 @@ class Host(object):
         if arch not in self._cpu_features:
             self._cpu_features[arch] = hostfacts.known_cpu_features(arch)
         return request.HostFacts(caps, self.get_domain_capabilities,
-                                 self._cpu_features[arch])
+                                 self._cpu_features[arch],
+                                 self.get_host_cpu_features())
+
+    def get_host_cpu_features(self):
+        """Every feature of the host CPU, read once per connection."""
+        caps = self.get_capabilities()
+        cached = self._host_cpu_features
+        if cached is None or cached[0] is not caps:
+            cached = (caps, hostfacts.host_cpu_features(
+                self.get_connection(), caps))
+            self._host_cpu_features = cached
+        return cached[1]
 
     def get_version(self):
         """Hypervisor (QEMU) version as libvirt encodes it (7002000)."""

@@ -25,9 +25,12 @@ import os
 
 import libvirt
 from lxml import etree
+from oslo_log import log as logging
 
 from nova_pyvirt.design import request
 from nova_pyvirt import xml
+
+LOG = logging.getLogger(__name__)
 
 CPU_MAP_DIR = '/usr/share/libvirt/cpu_map'
 _CPU_MAP_PREFIX = {'x86_64': 'x86', 'i686': 'x86', 'aarch64': 'arm',
@@ -43,6 +46,38 @@ def known_cpu_features(arch, cpu_map_dir=CPU_MAP_DIR):
         tree = etree.parse(path)
         names.update(tree.xpath('//feature/@name'))
     return frozenset(names)
+
+
+_FEATURE_POLICIES = (None, 'require', 'force')
+
+
+def listed_cpu_features(capabilities):
+    """The host CPU features the capabilities name beyond its model."""
+    return frozenset(capabilities.host.cpu.feature_names(
+        policies=_FEATURE_POLICIES))
+
+
+def host_cpu_features(conn, capabilities):
+    """Every feature of the host CPU: its model's own and the listed ones.
+
+    libvirt's capabilities name a CPU model and only the features beyond
+    it; ``baselineCPU`` with ``EXPAND_FEATURES`` resolves the model's.
+    Drivers that cannot expand (the test driver) give the listed ones.
+    """
+    listed = listed_cpu_features(capabilities)
+    cpu = capabilities.host.cpu
+    if not cpu.model:
+        return listed
+    try:
+        text = conn.baselineCPU(
+            [etree.tostring(cpu.element, encoding='unicode')],
+            libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES)
+    except libvirt.libvirtError as exc:
+        LOG.debug('cannot expand the features of CPU model %s: %s',
+                  cpu.model, exc)
+        return listed
+    expanded = xml.parse(text).feature_names(policies=_FEATURE_POLICIES)
+    return listed | frozenset(expanded)
 
 
 def read_domain_capabilities(conn, arch, machine, virt_type):
@@ -66,7 +101,8 @@ def from_connection(conn):
 
     arch = capabilities.host.cpu.arch
     return request.HostFacts(capabilities, domain_capabilities,
-                             known_cpu_features(arch))
+                             known_cpu_features(arch),
+                             host_cpu_features(conn, capabilities))
 
 
 def from_files(capabilities_path, domain_capabilities_path):
@@ -81,4 +117,5 @@ def from_files(capabilities_path, domain_capabilities_path):
 
     arch = capabilities.host.cpu.arch
     return request.HostFacts(capabilities, domain_capabilities,
-                             known_cpu_features(arch))
+                             known_cpu_features(arch),
+                             listed_cpu_features(capabilities))

@@ -31,6 +31,8 @@ import functools
 import os_traits
 from oslo_log import log as logging
 
+from nova.virt.libvirt import utils as libvirt_utils
+
 from nova_pyvirt.design import machine as design_machine
 from nova_pyvirt.design import peripherals
 
@@ -171,18 +173,27 @@ def arch_traits(capabilities, virt_type):
     return traits
 
 
-def cpu_feature_traits(capabilities):
-    """``HW_CPU_X86_*`` traits for the host CPU's features."""
-    features = capabilities.host.cpu.feature_names(
-        policies=(None, 'require', 'force'))
-    return {name for name in (trait_name(CPU_FEATURE_PREFIX, feature)
-                              for feature in features) if name}
+def cpu_feature_traits(features):
+    """``HW_CPU_X86_*`` traits for CPU ``features`` (libvirt's names).
+
+    By nova's own table, since libvirt's names often differ from the
+    traits' (``sse4.1`` is ``HW_CPU_X86_SSE41``, ``pclmuldq``
+    ``HW_CPU_X86_CLMUL``); a feature the table lacks gets the trait of
+    its own name when os-traits has one (``pdpe1gb``).
+    """
+    features = set(features)
+    traits = {name for name, present in
+              libvirt_utils.cpu_features_to_traits(features).items()
+              if present}
+    unmapped = features - set(libvirt_utils.CPU_TRAITS_MAPPING)
+    return traits | {name for name in (trait_name(CPU_FEATURE_PREFIX, f)
+                                       for f in unmapped) if name}
 
 
 def host_traits(facts, virt_type):
     """Every trait this driver reports for a host, as a set of names."""
     domain_caps_list = host_domain_capabilities(facts, virt_type)
-    return (cpu_feature_traits(facts.capabilities) |
+    return (cpu_feature_traits(facts.host_cpu_features) |
             arch_traits(facts.capabilities, virt_type) |
             storage_bus_traits(domain_caps_list) |
             graphics_model_traits(domain_caps_list) |

@@ -109,10 +109,11 @@ def host_facts(args, conf):
         return hostfacts.from_files(args.capabilities,
                                     args.domain_capabilities)
     uri = args.connection_uri or conf.pyvirt.connection_uri
+    # Read-write: libvirt refuses domain capabilities to read-only
+    # connections, and nothing here changes the host.
     try:
         conn = connection.open_connection(
-            uri or connection.default_uri(conf.pyvirt.virt_type),
-            read_only=True)
+            uri or connection.default_uri(conf.pyvirt.virt_type))
     except libvirt.libvirtError as exc:
         if uri:
             raise UsageError('cannot connect to %s: %s' % (uri, exc))
@@ -151,7 +152,7 @@ def _configure(parser):
     parser.add_argument('--image-property', action='append', default=[],
                         metavar='KEY=VALUE', help='an image property '
                         '(repeatable), e.g. hw_disk_bus=scsi')
-    parser.add_argument('--virt-type', choices=['kvm', 'qemu'],
+    parser.add_argument('--virt-type', choices=['kvm', 'qemu', 'test'],
                         help='overrides [pyvirt] virt_type')
     parser.add_argument('--config', action='append', default=[],
                         metavar='NOVA_CONF', help='nova configuration file '
@@ -181,12 +182,14 @@ def render_xml(args):
     try:
         conf = load_config(args.config, args.virt_type)
         design = render(args, conf)
-    except (UsageError, nova_exception.NovaException) as exc:
+    except (UsageError, nova_exception.NovaException,
+            libvirt.libvirtError) as exc:
         print('nova-pyvirt render-xml: error: %s' % exc, file=sys.stderr)
         return 2
     print(design.domain.to_xml())
-    print('nova-pyvirt render-xml: machine type %s (stored with the '
-          'instance)' % design.machine_type, file=sys.stderr)
+    if design.machine_type:
+        print('nova-pyvirt render-xml: machine type %s (stored with the '
+              'instance)' % design.machine_type, file=sys.stderr)
     return 0
 
 

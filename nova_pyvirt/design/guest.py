@@ -115,8 +115,30 @@ def os_type(capabilities, arch, virt_type, image_meta):
     return wanted
 
 
+def paravirtual_os(request, arch, machine_type, guest_os_type):
+    """``<os>`` of a guest that is not ``hvm``: it boots a given kernel.
+
+    Such guests have no firmware, so no boot order, boot menu or SMBIOS
+    mode, which libvirt's schema only allows for ``hvm``.
+    """
+    if not request.kernel_path:
+        raise exception.InvalidImageProperty(
+            name='hw_vm_mode', value=guest_os_type,
+            reason='a %s guest boots the kernel the image names in '
+            'kernel_id, and this image names none' % guest_os_type)
+    os_ = dom_xml.OS(type=guest_os_type, arch=arch, machine=machine_type)
+    os_.kernel = request.kernel_path
+    if request.ramdisk_path:
+        os_.initrd = request.ramdisk_path
+    cmdline = request.image_meta.properties.get('os_command_line')
+    os_.cmdline = cmdline or 'root=/dev/xvda console=hvc0'
+    return os_
+
+
 def guest_os(request, arch, machine_type, domain_caps, disk_devices,
              guest_os_type='hvm'):
+    if guest_os_type != 'hvm':
+        return paravirtual_os(request, arch, machine_type, guest_os_type)
     os_ = dom_xml.OS(type=guest_os_type, arch=arch, machine=machine_type,
                      smbios_mode='sysinfo')
     os_.firmware = firmware(domain_caps, request.image_meta)

@@ -81,6 +81,8 @@ class HostFacts:
         [str, str, str], capabilities.DomainCapabilities]
     # CPU feature names libvirt knows (for validating extra flags).
     known_cpu_features: typing.FrozenSet[str] = frozenset()
+    # Every feature of the host CPU, its model's included (for traits).
+    host_cpu_features: typing.FrozenSet[str] = frozenset()
 
     @property
     def arch(self):
