@@ -41,7 +41,8 @@ import pbr.version
 PROG = 'nova-pyvirt'
 
 # Dotted names of the modules that register subcommands when imported.
-COMMAND_MODULES = ['nova_pyvirt.cmd.demo', 'nova_pyvirt.cmd.render_xml']
+COMMAND_MODULES = ['nova_pyvirt.cmd.demo', 'nova_pyvirt.cmd.host_report',
+                   'nova_pyvirt.cmd.render_xml']
 
 Command = collections.namedtuple('Command', 'name func help configure')
 
