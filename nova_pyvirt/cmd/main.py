@@ -35,6 +35,7 @@ import argparse
 import collections
 import importlib
 import sys
+import warnings
 
 import pbr.version
 
@@ -81,6 +82,9 @@ def commands():
 
 
 def _import_command_modules():
+    # nova's libraries import eventlet, whose deprecation notice means
+    # nothing to someone running a command.
+    warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)
         # Registering again is harmless and keeps the command when the
