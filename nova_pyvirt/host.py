@@ -403,16 +403,19 @@ class Host(object):
         """
         with self._lock:
             self._close_locked()
-        if not self._initialized:
-            return
-        self._stopping = True
-        self._waker.notify()
+            if not self._initialized:
+                return
+            # Claimed under the lock: nova-compute's shutdown and its
+            # caller may both clean up, from two threads.
+            self._initialized = False
+            self._stopping = True
+            waker = self._waker
+        waker.notify()
         self._join_dispatcher()
-        waker, self._waker = self._waker, None
+        self._waker = None
         waker.close()
         self._delay.clear()
         self._events.clear()
-        self._initialized = False
 
     # -- the connection -------------------------------------------------------
 

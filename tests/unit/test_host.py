@@ -420,6 +420,28 @@ class HostEventsTest(TestDriverCase):
             lambda: STOPPED in self.recorder.transitions(domain_uuid))
         self.assertGreaterEqual(time.monotonic() - stopped_at, 0.5)
 
+    def test_cleanup_while_another_cleanup_runs(self):
+        # nova-compute's shutdown (cleanup_host) and the process that owns
+        # the driver may tear the host down at the same time; the second
+        # call arrives here while the first waits for the dispatcher.
+        host = self.make_host()
+        host.initialize()
+        join = host._join_dispatcher
+        second = []
+
+        def join_after_a_second_cleanup():
+            second.append(host.cleanup())
+            join()
+
+        host._join_dispatcher = join_after_a_second_cleanup
+        host.cleanup()
+        self.assertEqual([None], second)
+        self.assertIsNone(host._waker)
+        self.assertIsNone(host._conn)
+        host.initialize()
+        self.addCleanup(host.cleanup)
+        self.assertIsNotNone(host.get_connection())
+
     def test_cleanup_drops_held_events_and_stops_the_thread(self):
         def dispatchers():
             return {t for t in threading.enumerate()
