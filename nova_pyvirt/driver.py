@@ -100,9 +100,8 @@ class PyVirtDriver(driver.ComputeDriver):
         facts = self._host.host_facts()
         arch = facts.arch
         virt_type = self._virt_type
-        machine = design_machine.choose(
-            CONF, facts.capabilities, arch, virt_type,
-            objects.ImageMeta.from_dict({}))
+        machine = design_machine.default(CONF, facts.capabilities, arch,
+                                         virt_type)
         design_cpu.validate_cpu_options(
             CONF, facts.domain_capabilities(arch, machine, virt_type),
             facts.known_cpu_features, virt_type)

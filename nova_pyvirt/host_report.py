@@ -30,7 +30,6 @@ import re
 from oslo_concurrency import processutils
 
 from nova import exception as nova_exception
-from nova import objects
 
 from nova_pyvirt.design import cpu as design_cpu
 from nova_pyvirt.design import machine as design_machine
@@ -84,10 +83,8 @@ def disk_usage(conf):
 
 def _default_machine(conf, capabilities, arch, virt_type, warnings):
     """The versioned machine new guests of ``arch`` get, as at init_host."""
-    objects.register_all()
     try:
-        return design_machine.choose(conf, capabilities, arch, virt_type,
-                                     objects.ImageMeta.from_dict({}))
+        return design_machine.default(conf, capabilities, arch, virt_type)
     except nova_exception.NovaException as exc:
         warnings.append('%s guests: %s' % (arch, exc))
         return None
@@ -120,8 +117,7 @@ def cpu_report(conf, facts, virt_type, default_machine, warnings):
                  'vendor': host_cpu.vendor},
         'host_model': None,
     }
-    if virt_type not in [d for g in facts.capabilities.guests
-                         if g.arch == facts.arch for d in g.domain_types]:
+    if facts.arch not in traits.guest_arches(facts.capabilities, virt_type):
         return report
     # The document init_host checks the CPU options against.
     domain_caps = facts.domain_capabilities(facts.arch, default_machine,

@@ -50,7 +50,6 @@ OWNED_PREFIXES = (CPU_FEATURE_PREFIX, STORAGE_BUS_PREFIX,
                   GRAPHICS_MODEL_PREFIX, VIF_MODEL_PREFIX, FIRMWARE_PREFIX,
                   HOST_ARCH_PREFIX, EMULATION_ARCH_PREFIX)
 
-QEMU_VIRT_TYPES = design_machine.QEMU_VIRT_TYPES
 _BIOS_ARCHES = ('i686', 'x86_64')
 
 
@@ -140,7 +139,7 @@ def graphics_model_traits(domain_caps_list):
 
 def vif_model_traits(virt_type):
     """NIC models guest design builds; libvirt does not enumerate them."""
-    if virt_type not in QEMU_VIRT_TYPES:
+    if virt_type not in design_machine.QEMU_VIRT_TYPES:
         return set()
     return _named(VIF_MODEL_PREFIX, peripherals.VIF_MODELS)
 
@@ -159,8 +158,9 @@ def firmware_traits(domain_caps_list, virt_type):
                                             caps.os.loader) else []
         if 'efi' in offered or loaders:
             firmware.add('uefi')
-        if 'bios' in offered or (virt_type in QEMU_VIRT_TYPES and
-                                 caps.arch in _BIOS_ARCHES):
+        qemu_x86 = (virt_type in design_machine.QEMU_VIRT_TYPES and
+                    caps.arch in _BIOS_ARCHES)
+        if 'bios' in offered or qemu_x86:
             firmware.add('bios')
     return _named(FIRMWARE_PREFIX, firmware)
 

@@ -82,5 +82,10 @@ def choose(conf, capabilities, arch, virt_type, image_meta,
     from_image = image_meta.properties.get('hw_machine_type')
     if from_image:
         return resolve(capabilities, arch, virt_type, from_image, 'image')
+    return default(conf, capabilities, arch, virt_type)
+
+
+def default(conf, capabilities, arch, virt_type):
+    """The versioned machine a guest of ``arch`` gets when nothing asks."""
     return resolve(capabilities, arch, virt_type,
                    configured_machine(conf, arch), 'option')
