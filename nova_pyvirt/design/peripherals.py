@@ -108,15 +108,15 @@ def video(domain_caps, image_meta, has_graphics):
     if caps is None:
         # libvirt does not describe video devices here: nothing to check.
         model = requested or preferred[0]
-        return None if model == 'none' else dev.Video(model=model)
-    supported = caps.enum('modelType')
-    model = requested or next(
-        (m for m in preferred if m in supported), None)
-    if model not in supported:
-        raise exception.InvalidImageProperty(
-            name='hw_video_model', value=model,
-            reason='this host supports video models %s' % ', '.join(
-                supported))
+    else:
+        supported = caps.enum('modelType')
+        model = requested or next(
+            (m for m in preferred if m in supported), None)
+        if model not in supported:
+            raise exception.InvalidImageProperty(
+                name='hw_video_model', value=model,
+                reason='this host supports video models %s' % ', '.join(
+                    supported))
     if model == 'none':
         return None
     return dev.Video(model=model)
