@@ -35,15 +35,10 @@ import libvirt
 from oslo_utils import uuidutils
 from oslotest import base
 
-from nova import context as nova_context
 from nova import exception
 from nova import objects
-from nova.virt import virtapi
 
-from nova_pyvirt.cmd import demo
-from nova_pyvirt import driver as pyvirt_driver
 from nova_pyvirt import host as pyvirt_host
-from nova_pyvirt import local_images
 from nova_pyvirt import secrets
 from nova_pyvirt.volume import iscsi
 from tests import design_support
@@ -77,31 +72,11 @@ class DaemonDriverFixture(driver_fixture.DriverFixture):
     ``qemu+unix:///system?socket=...`` of :class:`LibvirtdFixture`.
     """
 
-    def _setUp(self):
+    PYVIRT_OPTIONS = {'iscsi_transport': 'qemu'}
+
+    def libvirt_uri(self):
         self.daemon = self.useFixture(libvirtd.LibvirtdFixture())
-        self.tmp = self.useFixture(fixtures.TempDir()).path
-        self.conf = self.useFixture(design_support.ConfFixture())
-        self.conf.set(virt_type='qemu', connection_uri=self.daemon.uri,
-                      instances_path=os.path.join(self.tmp, 'instances'),
-                      iscsi_transport='qemu')
-        self.conf.set(group='oslo_concurrency',
-                      lock_path=os.path.join(self.tmp, 'locks'))
-        self.conf.set(group='vnc', server_listen='127.0.0.1')
-        objects.register_all()
-        self.context = nova_context.get_admin_context()
-        self.images = local_images.LocalImageService(
-            os.path.join(self.tmp, 'images'))
-        self.root_image = demo.register_images(
-            self.images, driver_fixture.guest_image_dir())
-        self.driver = pyvirt_driver.PyVirtDriver(virtapi.VirtAPI(),
-                                                 image_api=self.images)
-        self.events = []
-        self.driver.register_event_listener(self.events.append)
-        self.driver.init_host('test-host')
-        # Before the daemon stops: no reconnection attempts after the test.
-        self.addCleanup(self.driver.cleanup_host, 'test-host')
-        self.instances = []
-        self.addCleanup(self._destroy_all)
+        return self.daemon.uri
 
     def conn(self):
         return self.driver._host.get_connection()
