@@ -45,11 +45,11 @@ from tests import design_support
 from tests.fixtures import driver as driver_fixture
 from tests.fixtures import libvirtd
 from tests.fixtures import tgtd
+from tests.functional.volume import base as volume_base
 from tests.guest_console import disk_reports
 from tests.guest_console import removed_reports
 from tests.guest_console import SERIAL_LEN
 
-READY = 'PYVIRT-GUEST: ready'
 GUEST_WROTE = 'PYVIRT-GUEST-WROTE-ON-ISCSI'
 # QEMU's initiator name: iqn.2008-11.org.linux-kvm:<domain uuid>.
 QEMU_INITIATOR = 'iqn.2008-11.org.linux-kvm:'
@@ -82,7 +82,7 @@ class DaemonDriverFixture(driver_fixture.DriverFixture):
         return self.driver._host.get_connection()
 
 
-class ISCSIVolumeTestCase(base.BaseTestCase):
+class ISCSIVolumeTestCase(volume_base.VolumeTestCase):
 
     def setUp(self):
         super(ISCSIVolumeTestCase, self).setUp()
@@ -102,32 +102,10 @@ class ISCSIVolumeTestCase(base.BaseTestCase):
             self.tgt.create_volume(name, size=size)
         return volume_id, self.tgt.connection_info(name, volume_id)
 
-    def image(self, cmdline_extra=''):
-        props = dict(self.fx.root_image['properties'])
-        if cmdline_extra:
-            props['os_command_line'] += ' ' + cmdline_extra
-        return self.fx.images.add(
-            os.path.join(driver_fixture.GUEST_IMAGE, 'disk-marker.qcow2'),
-            'qcow2', properties=props)
-
     def running_guest(self):
         instance = self.fx.spawn()
-        self.fx.wait_console(instance, READY)
+        self.fx.wait_console(instance, volume_base.READY)
         return instance
-
-    def wait_disk(self, instance, name, event=None, timeout=120):
-        """The console report of disk ``name`` (with ``event``)."""
-        def report():
-            for found in disk_reports(self.fx.console(instance)):
-                if found[0] == name and found[3] == event:
-                    return found
-        self.fx.wait_console(instance, 'name=%s ' % name, timeout=timeout)
-        found = report()
-        if found is None:
-            self.fx.wait_console(instance, READY, timeout=timeout)
-            found = report()
-        self.assertIsNotNone(found, self.fx.console(instance))
-        return found
 
     def wait_report(self, instance, wanted, timeout=120):
         """Wait for a ``PYVIRT-DISK`` line (a :func:`disk_reports` item)."""
@@ -138,12 +116,6 @@ class ISCSIVolumeTestCase(base.BaseTestCase):
                 self.assertIn(wanted, reports)
                 return
             time.sleep(0.5)
-
-    def volume_disks(self, instance, live=True):
-        """The disks with a serial (volumes) of the domain's definition."""
-        guest = self.driver._guest(instance)
-        definition = guest.definition() if live else guest.inactive()
-        return [d for d in definition.disks if d.serial]
 
     def wait_sessions(self, name, expected, timeout=30):
         """Wait until the initiators logged in to ``name`` are these."""
@@ -179,11 +151,7 @@ class QemuTransportTest(ISCSIVolumeTestCase):
         # The guest writes this line at offset 0 of vdb after its report.
         image = self.image('pyvirt.write=vdb:%s' % GUEST_WROTE)
         instance, image_meta = self.fx.instance(image)
-        bdi = {'root_device_name': '/dev/vda', 'ephemerals': [],
-               'swap': None, 'block_device_mapping': [{
-                   'connection_info': boot_info, 'mount_device': '/dev/vdb',
-                   'boot_index': None, 'disk_bus': 'virtio',
-                   'device_type': 'disk', 'delete_on_termination': False}]}
+        bdi = volume_base.block_device_info(boot_info)
         self.driver.spawn(self.ctx, instance, image_meta, [], None, {},
                           block_device_info=bdi)
 

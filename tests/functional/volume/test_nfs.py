@@ -29,20 +29,19 @@ from unittest import mock
 
 from nova import exception
 from oslo_utils import uuidutils
-from oslotest import base
 
 from nova_pyvirt.volume import nfs
 from tests.fixtures import driver as driver_fixture
 from tests.fixtures import ganesha
+from tests.functional.volume import base as volume_base
 from tests.guest_console import disk_reports
 from tests.guest_console import removed_reports
 from tests.guest_console import SERIAL_LEN
 
-READY = 'PYVIRT-GUEST: ready'
 GUEST_WROTE = 'PYVIRT-GUEST-WROTE-ON-NFS'
 
 
-class NFSVolumeTestCase(base.BaseTestCase):
+class NFSVolumeTestCase(volume_base.VolumeTestCase):
 
     transport = 'qemu'
 
@@ -61,33 +60,6 @@ class NFSVolumeTestCase(base.BaseTestCase):
         self.nfs.create_volume(name, size=size, fmt=fmt)
         return volume_id, self.nfs.connection_info(name, volume_id, fmt)
 
-    def image(self, cmdline_extra=''):
-        props = dict(self.fx.root_image['properties'])
-        if cmdline_extra:
-            props['os_command_line'] += ' ' + cmdline_extra
-        return self.fx.images.add(
-            os.path.join(driver_fixture.GUEST_IMAGE, 'disk-marker.qcow2'),
-            'qcow2', properties=props)
-
-    def wait_disk(self, instance, name, event=None, timeout=120):
-        """The console report of disk ``name`` (with ``event``)."""
-        def report():
-            for found in disk_reports(self.fx.console(instance)):
-                if found[0] == name and found[3] == event:
-                    return found
-        self.fx.wait_console(instance, 'name=%s ' % name, timeout=timeout)
-        found = report()
-        if found is None:
-            self.fx.wait_console(instance, READY, timeout=timeout)
-            found = report()
-        self.assertIsNotNone(found, self.fx.console(instance))
-        return found
-
-    def volume_disks(self, instance):
-        """The disks with a serial (volumes) of the live definition."""
-        return [d for d in self.driver._guest(instance).definition().disks
-                if d.serial]
-
 
 class QemuTransportTest(NFSVolumeTestCase):
 
@@ -96,11 +68,7 @@ class QemuTransportTest(NFSVolumeTestCase):
         # The guest writes this line at offset 0 of vdb after its report.
         image = self.image('pyvirt.write=vdb:%s' % GUEST_WROTE)
         instance, image_meta = self.fx.instance(image)
-        bdi = {'root_device_name': '/dev/vda', 'ephemerals': [],
-               'swap': None, 'block_device_mapping': [{
-                   'connection_info': boot_info, 'mount_device': '/dev/vdb',
-                   'boot_index': None, 'disk_bus': 'virtio',
-                   'device_type': 'disk', 'delete_on_termination': False}]}
+        bdi = volume_base.block_device_info(boot_info)
         self.driver.spawn(self.ctx, instance, image_meta, [], None, {},
                           block_device_info=bdi)
 
@@ -158,7 +126,7 @@ class QemuTransportTest(NFSVolumeTestCase):
 
     def test_qemu_opens_the_file_as_the_identity(self):
         instance = self.fx.spawn()
-        self.fx.wait_console(instance, READY)
+        self.fx.wait_console(instance, volume_base.READY)
         volume_id, info = self.volume('volume-private')
         os.chmod(self.nfs.path('volume-private'), 0o600)
         # QEMU's NFS client sends the <identity> ids to the server: as
@@ -193,7 +161,7 @@ class MountTransportTest(NFSVolumeTestCase):
 
     def test_attach_fails_naming_volume_and_export(self):
         instance = self.fx.spawn()
-        self.fx.wait_console(instance, READY)
+        self.fx.wait_console(instance, volume_base.READY)
         volume_id, info = self.volume('volume-mount')
         exc = self.assertRaises(exception.VolumeAttachFailed,
                                 self.driver.attach_volume, self.ctx, info,
