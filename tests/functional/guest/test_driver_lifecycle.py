@@ -29,6 +29,7 @@ from nova import exception
 from nova.virt import event
 
 from tests.fixtures import driver as driver_fixture
+from tests.fixtures import embedded
 
 READY = 'PYVIRT-GUEST: ready'
 BOOT = 'PYVIRT-GUEST: boot start'
@@ -184,11 +185,15 @@ class SpawnFaultTest(base.BaseTestCase):
         self.assertEqual([], parts)
 
     def spawn_fails(self, exc_type, image=None, **flavor):
+        return self.failed_spawn(exc_type, image, **flavor)[1]
+
+    def failed_spawn(self, exc_type, image=None, **flavor):
+        """``(instance, error message)`` of a spawn that must fail."""
         instance, image_meta = self.fx.instance(image, **flavor)
         exc = self.assertRaises(exc_type, self.driver.spawn, self.fx.context,
                                 instance, image_meta, [], None, {})
         self.assertNothingLeft(instance)
-        return str(exc)
+        return instance, str(exc)
 
     def test_image_fetch(self):
         image = dict(self.fx.root_image, id='0badc0de-0000-4000-8000-'
@@ -223,8 +228,19 @@ class SpawnFaultTest(base.BaseTestCase):
         image = self.fx.images.add(
             os.path.join(driver_fixture.GUEST_IMAGE, 'disk-marker.qcow2'),
             'qcow2', properties=props)
-        message = self.spawn_fails(libvirt.libvirtError, image=image)
+        instance, message = self.failed_spawn(libvirt.libvirtError,
+                                              image=image)
+        if 'monitor socket' in message:
+            # QEMU exited before libvirt reached its monitor, so libvirt
+            # could not say why; QEMU's log of the domain does.
+            message = self.qemu_log(instance)
         self.assertIn('kernel', message.lower())
+
+    def qemu_log(self, instance):
+        path = os.path.join(embedded.root(), 'log', 'qemu',
+                            instance.name + '.log')
+        with open(path, errors='replace') as handle:
+            return handle.read()
 
     def test_backing_file_pointing_at_host_file_is_refused(self):
         evil = os.path.join(self.fx.tmp, 'evil.qcow2')
