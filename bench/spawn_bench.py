@@ -85,9 +85,9 @@ from oslo_utils import uuidutils  # noqa: E402
 
 from bench import benchlib  # noqa: E402
 from nova_pyvirt.cmd import demo  # noqa: E402
+from nova_pyvirt.cmd import demo_images  # noqa: E402
 from nova_pyvirt import driver as pyvirt_driver  # noqa: E402
-from nova_pyvirt import guest as guest_mod  # noqa: E402
-from nova_pyvirt import local_images  # noqa: E402
+from nova_pyvirt.hypervisor import guest as guest_mod  # noqa: E402
 from tests.fixtures import embedded  # noqa: E402
 
 TARGET_SPAWN = 1.15        # driver spawn / defineXML + create
@@ -107,7 +107,7 @@ GUEST_IMAGE = os.path.join(_ROOT, '.cache', 'guest-image')
 BUILDER = os.path.join(_ROOT, 'tools', 'guest_image', 'build.py')
 
 
-class CountingImageService(local_images.LocalImageService):
+class CountingImageService(demo_images.LocalImageService):
     """The local image service, also counting downloads per image id."""
 
     def __init__(self, directory):

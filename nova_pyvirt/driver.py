@@ -34,20 +34,20 @@ from nova.virt import driver
 from nova.virt import hardware
 from nova.virt import node as virt_node
 
-from nova_pyvirt import cold_migration
 from nova_pyvirt import conf as pyvirt_conf
-from nova_pyvirt import connection
 from nova_pyvirt.design import cpu as design_cpu
-from nova_pyvirt.design import guest as design_guest
+from nova_pyvirt.design import domain_builder
 from nova_pyvirt.design import machine as design_machine
-from nova_pyvirt import guest as guest_mod
-from nova_pyvirt import host as host_mod
-from nova_pyvirt import instance_disks
-from nova_pyvirt import instance_files
-from nova_pyvirt import resources
-from nova_pyvirt import snapshots
+from nova_pyvirt.hypervisor import connection
+from nova_pyvirt.hypervisor import guest as guest_mod
+from nova_pyvirt.hypervisor import host as host_mod
+from nova_pyvirt.migration import cold as cold_migration
+from nova_pyvirt.report import resources
+from nova_pyvirt.report import traits
 from nova_pyvirt.storage import cache_manager
-from nova_pyvirt import traits
+from nova_pyvirt.storage import instance_disks
+from nova_pyvirt.storage import instance_files
+from nova_pyvirt.storage import snapshots
 from nova_pyvirt.volume import attachment
 
 CONF = pyvirt_conf.CONF
@@ -164,7 +164,7 @@ class PyVirtDriver(driver.ComputeDriver):
 
     def _design(self, instance, image_meta, network_info, disks):
         persisted = instance.system_metadata.get(MACHINE_TYPE_KEY)
-        design = design_guest.design_guest(
+        design = domain_builder.design_guest(
             disks.request(instance, image_meta, network_info), CONF,
             self._host.host_facts(), persisted_machine_type=persisted,
             virt_type=self._virt_type)

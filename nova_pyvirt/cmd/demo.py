@@ -31,10 +31,10 @@ from nova import objects
 from nova import utils as nova_utils
 from nova.virt import virtapi
 
+from nova_pyvirt.cmd import demo_images
 from nova_pyvirt import conf as pyvirt_conf
-from nova_pyvirt import connection
 from nova_pyvirt import driver as pyvirt_driver
-from nova_pyvirt import local_images
+from nova_pyvirt.hypervisor import connection
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -133,8 +133,8 @@ def run(args):
 
     progress.step('registering the test guest (kernel, ramdisk, qcow2 root)'
                   ' in a local image service')
-    images = local_images.LocalImageService(os.path.join(state_dir,
-                                                         'images'))
+    images = demo_images.LocalImageService(
+        os.path.join(state_dir, 'images'))
     image = register_images(images, args.guest_image)
     flavor = objects.Flavor(name='demo.tiny', flavorid='demo', vcpus=1,
                             memory_mb=128, root_gb=1, ephemeral_gb=0,

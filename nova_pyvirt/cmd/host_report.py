@@ -30,9 +30,9 @@ from oslo_config import cfg
 from nova import exception as nova_exception
 
 from nova_pyvirt import conf as pyvirt_conf
-from nova_pyvirt import connection
-from nova_pyvirt import host as host_mod
-from nova_pyvirt import host_report
+from nova_pyvirt.hypervisor import connection
+from nova_pyvirt.hypervisor import host as host_mod
+from nova_pyvirt.report import host_summary
 
 PROG = 'nova-pyvirt host-report'
 # (key, column heading) of the placement inventory table.
@@ -115,7 +115,7 @@ def collect(uri, conf, virt_type):
     host = host_mod.Host(uri, reconnect_interval=None)
     try:
         host.initialize()
-        return host_report.gather(host, conf, virt_type)
+        return host_summary.gather(host, conf, virt_type)
     finally:
         host.cleanup()
 

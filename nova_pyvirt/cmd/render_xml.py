@@ -27,12 +27,12 @@ from nova import exception as nova_exception
 from nova import objects
 
 from nova_pyvirt import conf as pyvirt_conf
-from nova_pyvirt import connection
 from nova_pyvirt.design import cpu
-from nova_pyvirt.design import guest
+from nova_pyvirt.design import domain_builder
 from nova_pyvirt.design import request
 from nova_pyvirt import exception
-from nova_pyvirt import hostfacts
+from nova_pyvirt.hypervisor import connection
+from nova_pyvirt.hypervisor import host_facts
 
 FLAVOR_FIELDS = {'vcpus': 'vcpus', 'ram': 'memory_mb', 'disk': 'root_gb',
                  'ephemeral': 'ephemeral_gb', 'swap': 'swap', 'name': 'name'}
@@ -101,13 +101,13 @@ def local_disks(instance_dir, flavor):
     return disks
 
 
-def host_facts(args, conf):
+def gather_host_facts(args, conf):
     if args.capabilities or args.domain_capabilities:
         if not (args.capabilities and args.domain_capabilities):
             raise UsageError('--capabilities and --domain-capabilities go '
                              'together')
-        return hostfacts.from_files(args.capabilities,
-                                    args.domain_capabilities)
+        return host_facts.from_files(args.capabilities,
+                                     args.domain_capabilities)
     uri = args.connection_uri or conf.pyvirt.connection_uri
     # Read-write: libvirt refuses domain capabilities to read-only
     # connections, and nothing here changes the host.
@@ -122,22 +122,22 @@ def host_facts(args, conf):
               'embedded driver %s' % (exc.get_error_message(), embedded),
               file=sys.stderr)
         conn = connection.open_connection(embedded)
-    return hostfacts.from_connection(conn)
+    return host_facts.from_connection(conn)
 
 
 def render(args, conf):
     flavor = parse_flavor(args.flavor)
     image_meta = parse_image_properties(args.image_property)
-    host = host_facts(args, conf)
+    host = gather_host_facts(args, conf)
     instance = objects.Instance(
         uuid=uuidutils.generate_uuid(), id=1, display_name='render-xml',
         user_id='render-xml', project_id='render-xml', os_type=None)
     instance_dir = os.path.join(conf.pyvirt.instances_path, instance.uuid)
-    arch = guest.guest_arch(host, image_meta)
+    arch = domain_builder.guest_arch(host, image_meta)
     guest_request = request.GuestRequest(
         instance, flavor, image_meta, instance_dir,
         local_disks=local_disks(instance_dir, flavor))
-    design = guest.design_guest(guest_request, conf, host)
+    design = domain_builder.design_guest(guest_request, conf, host)
     cpu.validate_cpu_options(
         conf, host.domain_capabilities(arch, design.machine_type,
                                        conf.pyvirt.virt_type),

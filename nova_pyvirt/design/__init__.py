@@ -12,8 +12,8 @@
 
 """Guest design: what nova asks for, turned into a libvirt domain.
 
-Pure code: :func:`nova_pyvirt.design.guest.design_guest` takes plain inputs
-(:mod:`nova_pyvirt.design.request`) and host documents and returns XML model
-objects, so it is tested without libvirt and shared by the driver and the
-``nova-pyvirt render-xml`` command.
+Pure code: :func:`nova_pyvirt.design.domain_builder.design_guest` takes
+plain inputs (:mod:`nova_pyvirt.design.request`) and host documents and
+returns XML model objects, so it is tested without libvirt and shared by
+the driver and the ``nova-pyvirt render-xml`` command.
 """

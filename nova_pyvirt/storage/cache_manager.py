@@ -82,7 +82,7 @@ class PassResult:
 def lock_path_for(conf):
     """The directory of the image cache's external locks.
 
-    The same rule as :class:`nova_pyvirt.instance_disks.InstanceDisks`:
+    The same rule as :class:`nova_pyvirt.storage.instance_disks.InstanceDisks`:
     ``[oslo_concurrency] lock_path``, else ``<instances_path>/locks``.
     """
     lock_path = None

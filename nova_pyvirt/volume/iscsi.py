@@ -38,7 +38,7 @@ Two transports, chosen with ``[pyvirt] iscsi_transport``:
     :meth:`~ISCSIVolumeDriver.disk_source` uses; a path that fails later is
     not replaced while the guest runs. With CHAP, ``connect`` stores the
     password in a private, persistent libvirt secret
-    (:mod:`nova_pyvirt.secrets`, usage type ``iscsi``, usage id
+    (:mod:`nova_pyvirt.volume.secrets`, usage type ``iscsi``, usage id
     ``nova-pyvirt:iscsi:<volume id>:<instance uuid>``), the disk names the
     secret in ``<auth>``, and ``disconnect`` undefines it. libvirt gives the
     password to QEMU when the disk is opened; it is never in the domain XML,
@@ -85,8 +85,8 @@ from oslo_log import log as logging
 from nova import exception
 from nova import utils as nova_utils
 
-from nova_pyvirt import secrets
 from nova_pyvirt import volume
+from nova_pyvirt.volume import secrets
 from nova_pyvirt.xml import devices
 
 LOG = logging.getLogger(__name__)

@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""nova_pyvirt.host: event translation, STOPPED delay, dispatch, errors.
+"""The libvirt host: event translation, STOPPED delay, dispatch, errors.
 
 The connection is libvirt's real test driver (``test:///default``, no
 daemon): real ``virConnect``/``virDomain`` objects and real lifecycle events
@@ -35,8 +35,9 @@ from nova import utils
 from nova.virt import event as virtevent
 from oslotest import base
 
-from nova_pyvirt import connection
-from nova_pyvirt import host as host_mod
+from nova_pyvirt.hypervisor import connection
+from nova_pyvirt.hypervisor import host as host_mod
+from nova_pyvirt.hypervisor import lifecycle_events
 from nova_pyvirt import xml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -164,7 +165,7 @@ class LifecycleTransitionTest(base.BaseTestCase):
             detail = getattr(libvirt, 'VIR_DOMAIN_EVENT_%s_%s' % (
                 event_name, detail_name))
             self.assertEqual(
-                expected, host_mod.lifecycle_transition(event, detail),
+                expected, lifecycle_events.lifecycle_transition(event, detail),
                 '%s/%s' % (event_name, detail_name))
 
     def test_every_stopped_detail_is_stopped(self):
@@ -173,11 +174,11 @@ class LifecycleTransitionTest(base.BaseTestCase):
                    if name.startswith(prefix)]
         self.assertGreaterEqual(len(details), 7)
         for detail in details:
-            self.assertEqual(STOPPED, host_mod.lifecycle_transition(
+            self.assertEqual(STOPPED, lifecycle_events.lifecycle_transition(
                 libvirt.VIR_DOMAIN_EVENT_STOPPED, detail))
 
     def test_unknown_event_is_ignored(self):
-        self.assertIsNone(host_mod.lifecycle_transition(99, 0))
+        self.assertIsNone(lifecycle_events.lifecycle_transition(99, 0))
 
 
 class StoppedEventDelayTest(base.BaseTestCase):
@@ -185,7 +186,7 @@ class StoppedEventDelayTest(base.BaseTestCase):
 
     def setUp(self):
         super(StoppedEventDelayTest, self).setUp()
-        self.delay = host_mod.StoppedEventDelay(15)
+        self.delay = lifecycle_events.StoppedEventDelay(15)
 
     def test_other_events_pass_at_once(self):
         for transition in (STARTED, PAUSED, RESUMED, SUSPENDED):
@@ -241,7 +242,7 @@ class StoppedEventDelayTest(base.BaseTestCase):
         self.assertEqual(events, self.delay.due(200))
 
     def test_zero_delay_passes_stopped(self):
-        delay = host_mod.StoppedEventDelay(0)
+        delay = lifecycle_events.StoppedEventDelay(0)
         stopped = lifecycle('a', STOPPED)
         self.assertEqual([stopped], delay.add(stopped, 0))
 
@@ -681,8 +682,8 @@ from nova import monkey_patch
 monkey_patch.patch()
 
 from nova import utils
-from nova_pyvirt import connection
-from nova_pyvirt import host as host_mod
+from nova_pyvirt.hypervisor import connection
+from nova_pyvirt.hypervisor import host as host_mod
 
 eventlet = utils.get_eventlet()
 if eventlet is None:

@@ -29,10 +29,10 @@ from oslotest import base
 
 from nova_pyvirt.cmd import host_report as cmd
 from nova_pyvirt.cmd import main
-from nova_pyvirt import host as host_mod
-from nova_pyvirt import host_report
-from nova_pyvirt import hostfacts
-from nova_pyvirt import traits
+from nova_pyvirt.hypervisor import host as host_mod
+from nova_pyvirt.hypervisor import host_facts
+from nova_pyvirt.report import host_summary
+from nova_pyvirt.report import traits
 from tests import design_support as support
 
 URI = 'test:///default'
@@ -128,7 +128,7 @@ class HostReportCommandTest(base.BaseTestCase):
                          report['libvirt_version']['number'])
         self.assertEqual(conn.getVersion(),
                          report['hypervisor_version']['number'])
-        self.assertEqual(host_report.dotted_version(conn.getVersion()),
+        self.assertEqual(host_summary.dotted_version(conn.getVersion()),
                          report['hypervisor_version']['dotted'])
         self.assertEqual(conn.getHostname(), report['hypervisor_hostname'])
 
@@ -234,7 +234,7 @@ class HostReportCommandTest(base.BaseTestCase):
         self.useFixture(fixtures.MockPatchObject(host_mod.Host, 'cleanup',
                                                  cleanup))
         self.useFixture(fixtures.MockPatchObject(
-            host_report, 'gather',
+            host_summary, 'gather',
             side_effect=libvirt.libvirtError('lost the connection')))
         status, out, err = self.run_cli()
         self.assertOneLineError(status, out, err, URI, 'lost the connection')
@@ -269,24 +269,24 @@ class GatherTest(base.BaseTestCase):
         self.addCleanup(self.host.cleanup)
 
     def test_traits_are_the_drivers(self):
-        report = host_report.gather(self.host, self.fixture.conf, 'test')
+        report = host_summary.gather(self.host, self.fixture.conf, 'test')
         conn = libvirt.open(URI)
         self.addCleanup(conn.close)
-        expected = traits.host_traits(hostfacts.from_connection(conn),
+        expected = traits.host_traits(host_facts.from_connection(conn),
                                       'test')
         self.assertEqual(sorted(expected), report['traits'])
 
     def test_json_serializable(self):
-        report = host_report.gather(self.host, self.fixture.conf, 'test')
+        report = host_summary.gather(self.host, self.fixture.conf, 'test')
         self.assertEqual(report, json.loads(json.dumps(report)))
 
 
 class HelpersTest(base.BaseTestCase):
 
     def test_dotted_version(self):
-        self.assertEqual('7.2.0', host_report.dotted_version(7002000))
-        self.assertEqual('9.0.0', host_report.dotted_version(9000000))
-        self.assertEqual('0.0.2', host_report.dotted_version(2))
+        self.assertEqual('7.2.0', host_summary.dotted_version(7002000))
+        self.assertEqual('9.0.0', host_summary.dotted_version(9000000))
+        self.assertEqual('0.0.2', host_summary.dotted_version(2))
 
     def test_machine_sort_key(self):
         names = ['pc-q35-2.10', 'pc-i440fx-2.9', 'pc', 'pc-q35-2.9',
@@ -294,7 +294,7 @@ class HelpersTest(base.BaseTestCase):
         self.assertEqual(
             ['pc', 'pc-i440fx-2.9', 'pc-i440fx-10.0', 'pc-q35-2.9',
              'pc-q35-2.10'],
-            sorted(names, key=host_report.machine_sort_key))
+            sorted(names, key=host_summary.machine_sort_key))
 
     def test_virt_types_follow_the_option(self):
         self.assertEqual(['kvm', 'qemu', 'test'], cmd.virt_types())

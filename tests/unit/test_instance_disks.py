@@ -20,8 +20,8 @@ import fixtures
 from oslotest import base
 
 from nova_pyvirt.design import request
-from nova_pyvirt import instance_disks
-from nova_pyvirt import instance_files
+from nova_pyvirt.storage import instance_disks
+from nova_pyvirt.storage import instance_files
 
 UUID = '9d3f8a56-1c2b-4e7f-8a9b-0c1d2e3f4a5b'
 

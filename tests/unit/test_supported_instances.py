@@ -28,7 +28,7 @@ from nova import exception
 from nova.objects import fields
 from oslotest import base
 
-from nova_pyvirt import resources
+from nova_pyvirt.report import resources
 from nova_pyvirt import xml
 from tests import corpus
 
@@ -121,7 +121,7 @@ class SupportedInstancesTest(base.BaseTestCase):
         etree.SubElement(x86_64.find('arch'), 'domain', type='nosuchhv')
 
         logger = self.useFixture(fixtures.FakeLogger(
-            level=logging.DEBUG, name='nova_pyvirt.resources',
+            level=logging.DEBUG, name='nova_pyvirt.report.resources',
             format='%(levelname)s %(name)s %(message)s'))
         result = _supported(root)
 
@@ -129,7 +129,7 @@ class SupportedInstancesTest(base.BaseTestCase):
                                ('x86_64', 'kvm', 'hvm')], result)
         self.assertEqual(_expected(root), set(result))
         lines = [line for line in logger.output.splitlines()
-                 if line.startswith('DEBUG nova_pyvirt.resources ')]
+                 if line.startswith('DEBUG nova_pyvirt.report.resources ')]
         for value in ('frobnicator', 'notamode', 'nosuchhv'):
             self.assertTrue(any(value in line for line in lines),
                             '%r not in debug log: %r' % (value, lines))

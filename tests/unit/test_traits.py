@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""``nova_pyvirt.traits`` against libvirt 9.0's capability documents.
+"""``nova_pyvirt.report.traits`` against libvirt 9.0's capability documents.
 
 Every expectation is read from the raw corpus file with XPath (not through
 ``nova_pyvirt.xml``), turned into a trait name by the os-traits naming rule
@@ -29,13 +29,13 @@ from nova.virt.libvirt import utils as nova_libvirt_utils
 import os_traits
 from oslotest import base
 
-from nova_pyvirt.design import guest as design_guest
+from nova_pyvirt.design import domain_builder
 from nova_pyvirt.design import machine as design_machine
 from nova_pyvirt.design import peripherals
 from nova_pyvirt.design import request
 from nova_pyvirt import exception
-from nova_pyvirt import hostfacts
-from nova_pyvirt import traits
+from nova_pyvirt.hypervisor import host_facts
+from nova_pyvirt.report import traits
 from nova_pyvirt import xml
 from tests import corpus
 from tests import design_support as support
@@ -275,7 +275,7 @@ class FirmwareTraitsTest(base.BaseTestCase):
             doc = _domcaps(path)
             with self.subTest(file=os.path.basename(path)):
                 try:
-                    design_guest.firmware(doc, image)
+                    domain_builder.firmware(doc, image)
                     designable = True
                 except exception.InvalidImageProperty:
                     designable = False
@@ -356,7 +356,7 @@ class CPUFeatureTraitsTest(base.BaseTestCase):
         for path in corpus.files('capabilities'):
             root = _root(path)
             with self.subTest(file=os.path.basename(path)):
-                listed = hostfacts.listed_cpu_features(_caps(root))
+                listed = host_facts.listed_cpu_features(_caps(root))
                 self.assertEqual(set(root.xpath(HOST_FEATURES)), listed)
                 expected = _cpu_traits(root.xpath(HOST_FEATURES))
                 self.assertEqual(expected,
@@ -366,7 +366,7 @@ class CPUFeatureTraitsTest(base.BaseTestCase):
 
     def test_caps_test3_names_translate(self):
         # caps-test3 lists pclmuldq and pdpe1gb: the first is CLMUL.
-        listed = hostfacts.listed_cpu_features(
+        listed = host_facts.listed_cpu_features(
             _caps(_root(_caps_path('caps-test3.xml'))))
         result = traits.cpu_feature_traits(listed)
         self.assertIn('pclmuldq', listed)
@@ -380,7 +380,7 @@ class CPUFeatureTraitsTest(base.BaseTestCase):
         etree.SubElement(cpu, 'feature', name='avx', policy='disable')
         etree.SubElement(cpu, 'feature', name='sse2', policy='require')
         result = traits.cpu_feature_traits(
-            hostfacts.listed_cpu_features(_caps(root)))
+            host_facts.listed_cpu_features(_caps(root)))
         self.assertEqual(_cpu_traits(root.xpath(HOST_FEATURES)), result)
         self.assertIn('HW_CPU_X86_AVX2', result)
         self.assertIn('HW_CPU_X86_SSE2', result)
@@ -415,7 +415,7 @@ class HostCPUFeaturesTest(base.BaseTestCase):
             "<cpu mode='custom' match='exact'><model>%s</model>"
             "<feature policy='require' name='sse4.2'/>"
             "<feature policy='disable' name='avx'/></cpu>" % model)
-        features = hostfacts.host_cpu_features(conn, self.caps)
+        features = host_facts.host_cpu_features(conn, self.caps)
         self.assertEqual(self.listed | {'sse4.2'}, features)
         (cpus, flags), = conn.calls
         self.assertEqual(libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES,
@@ -427,14 +427,14 @@ class HostCPUFeaturesTest(base.BaseTestCase):
     def test_driver_that_cannot_expand_gives_listed_features(self):
         conn = _FakeConnection(error=libvirt.libvirtError('not supported'))
         self.assertEqual(self.listed,
-                         hostfacts.host_cpu_features(conn, self.caps))
+                         host_facts.host_cpu_features(conn, self.caps))
 
     def test_cpu_without_model_is_not_expanded(self):
         root = _root(_caps_path('caps-test.xml'))
         self.assertIsNone(root.find('host/cpu/model'))
         conn = _FakeConnection(error=AssertionError('must not be asked'))
         self.assertEqual(set(root.xpath(HOST_FEATURES)),
-                         hostfacts.host_cpu_features(conn, _caps(root)))
+                         host_facts.host_cpu_features(conn, _caps(root)))
         self.assertEqual([], conn.calls)
 
 

@@ -26,10 +26,10 @@ from lxml import etree
 from oslotest import base
 
 from nova_pyvirt.design import cpu
-from nova_pyvirt.design import guest
+from nova_pyvirt.design import domain_builder
 from nova_pyvirt.design import request
 from nova_pyvirt import exception
-from nova_pyvirt import hostfacts
+from nova_pyvirt.hypervisor import host_facts
 from nova_pyvirt import xml
 from tests import design_support as support
 from tests.fixtures import embedded
@@ -50,7 +50,7 @@ class DesignMatrixTest(base.BaseTestCase):
     def setUp(self):
         super(DesignMatrixTest, self).setUp()
         self.conn = embedded.get()
-        self.host = hostfacts.from_connection(self.conn)
+        self.host = host_facts.from_connection(self.conn)
         self.conf = self.useFixture(support.ConfFixture())
         self.rng = etree.RelaxNG(file=DOMAIN_RNG)
 
@@ -99,7 +99,8 @@ class DesignMatrixTest(base.BaseTestCase):
                           cpu_models=[CUSTOM_MODEL] if mode == 'custom'
                           else [])
             req = self._request(os_type, bus, firmware, machine)
-            design = guest.design_guest(req, self.conf.conf, self.host)
+            design = domain_builder.design_guest(req, self.conf.conf,
+                                                 self.host)
             caps = self.host.domain_capabilities('x86_64',
                                                  design.machine_type,
                                                  virt_type)
@@ -128,8 +129,8 @@ class DesignMatrixTest(base.BaseTestCase):
         self.conf.set(virt_type='qemu')
         req = self._request('linux', 'ide', 'bios', 'q35')
         exc = self.assertRaises(exception.InvalidImageProperty,
-                                guest.design_guest, req, self.conf.conf,
-                                self.host)
+                                domain_builder.design_guest, req,
+                                self.conf.conf, self.host)
         self.assertIn("hw_disk_bus='ide'", str(exc))
 
     def test_unusable_custom_model_fails_at_startup(self):

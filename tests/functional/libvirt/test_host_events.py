@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""nova_pyvirt.host on real libvirt: guest events and a dying libvirtd.
+"""The libvirt host on real libvirt: guest events and a dying libvirtd.
 
 * Guests of the process-wide embedded QEMU driver (``tests.fixtures.
   embedded``) boot the test guest image (TCG, direct kernel boot). Their
@@ -41,7 +41,7 @@ from nova import exception
 from nova.virt import event as virtevent
 from oslotest import base
 
-from nova_pyvirt import host as host_mod
+from nova_pyvirt.hypervisor import host as host_mod
 from tests.fixtures import embedded
 from tests.fixtures import libvirtd
 
@@ -444,7 +444,7 @@ from nova import monkey_patch
 monkey_patch.patch()
 
 from nova import utils
-from nova_pyvirt import host as host_mod
+from nova_pyvirt.hypervisor import host as host_mod
 
 eventlet = utils.get_eventlet()
 if eventlet is None:

@@ -28,10 +28,10 @@ import sys
 import fixtures
 from oslotest import base
 
-from nova_pyvirt import connection
-from nova_pyvirt import hostfacts
-from nova_pyvirt import resources
-from nova_pyvirt import traits
+from nova_pyvirt.hypervisor import connection
+from nova_pyvirt.hypervisor import host_facts
+from nova_pyvirt.report import resources
+from nova_pyvirt.report import traits
 from tests.fixtures import embedded
 
 BIN_DIR = os.path.dirname(sys.executable)
@@ -86,7 +86,7 @@ class TestHostReport(base.BaseTestCase):
 
         self.assertIn(['x86_64', 'qemu', 'hvm'],
                       report['supported_instances'])
-        facts = hostfacts.from_connection(conn)
+        facts = host_facts.from_connection(conn)
         self.assertEqual(
             [list(e) for e in resources.supported_instances(
                 facts.capabilities)],

@@ -48,7 +48,7 @@ from lxml import etree
 from nova import context as nova_context
 from nova import objects
 
-from nova_pyvirt import traits
+from nova_pyvirt.report import traits
 from tests.fixtures import nova_harness
 from tests.functional.nova import base
 from tests.functional.nova import two_computes

@@ -64,7 +64,7 @@ import libvirt
 
 from nova_pyvirt import conf as pyvirt_conf
 from nova_pyvirt import driver as pyvirt_driver
-from nova_pyvirt import host as pyvirt_host
+from nova_pyvirt.hypervisor import host as pyvirt_host
 from nova_pyvirt.migration import transport
 from tests.fixtures import libvirtd as libvirtd_fixture
 from tests.fixtures import sshd as sshd_fixture
@@ -140,7 +140,7 @@ class PerHostIdentity(fixtures.Fixture):
             return resources
 
         self.useFixture(fixtures.MonkeyPatch(
-            'nova_pyvirt.host.Host.get_hostname', hostname))
+            'nova_pyvirt.hypervisor.host.Host.get_hostname', hostname))
         self.useFixture(fixtures.MonkeyPatch(
             'nova_pyvirt.driver.PyVirtDriver.get_nodenames_by_uuid',
             nodenames_by_uuid))

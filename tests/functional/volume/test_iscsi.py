@@ -38,9 +38,9 @@ from oslotest import base
 from nova import exception
 from nova import objects
 
-from nova_pyvirt import host as pyvirt_host
-from nova_pyvirt import secrets
+from nova_pyvirt.hypervisor import host as pyvirt_host
 from nova_pyvirt.volume import iscsi
+from nova_pyvirt.volume import secrets
 from tests import design_support
 from tests.fixtures import driver as driver_fixture
 from tests.fixtures import libvirtd

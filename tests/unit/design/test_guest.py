@@ -17,7 +17,7 @@ import os
 from oslotest import base
 
 from nova_pyvirt.design import cpu
-from nova_pyvirt.design import guest
+from nova_pyvirt.design import domain_builder
 from nova_pyvirt.design import request
 from nova_pyvirt import exception
 from nova_pyvirt import xml
@@ -46,8 +46,9 @@ class DesignTestCase(base.BaseTestCase):
         self.conf = self.useFixture(support.ConfFixture())
 
     def design(self, host=None, **kw):
-        return guest.design_guest(support.guest_request(**kw),
-                                  self.conf.conf, host or host_facts())
+        return domain_builder.design_guest(support.guest_request(**kw),
+                                           self.conf.conf,
+                                           host or host_facts())
 
 
 class CPUAndClockTest(DesignTestCase):

@@ -34,10 +34,10 @@ import libvirt
 from lxml import etree
 from oslotest import base
 
-from nova_pyvirt.design import guest
+from nova_pyvirt.design import domain_builder
 from nova_pyvirt.design import request
 from nova_pyvirt import exception
-from nova_pyvirt import hostfacts
+from nova_pyvirt.hypervisor import host_facts
 from nova_pyvirt import xml
 from tests import corpus
 from tests import design_support as support
@@ -104,7 +104,7 @@ class UndescribedHostTest(base.BaseTestCase):
         # A guest that is not hvm boots a kernel the image names.
         if kernel_path is None and props.get('hw_vm_mode', 'hvm') != 'hvm':
             kernel_path = INSTANCE_DIR + '/kernel'
-        return guest.design_guest(
+        return domain_builder.design_guest(
             self.request(kernel_path=kernel_path, **props), self.conf.conf,
             self.host, virt_type=virt_type)
 
@@ -157,15 +157,16 @@ class UndescribedHostTest(base.BaseTestCase):
 
     def test_virt_type_from_the_option(self):
         self.conf.set(virt_type='test')
-        design = guest.design_guest(self.request(), self.conf.conf,
-                                    self.host)
+        design = domain_builder.design_guest(self.request(), self.conf.conf,
+                                             self.host)
         self.assertEqual('test', design.domain.type)
         self.assertIsNone(design.domain.os.machine)
 
     def test_persisted_machine_type_none(self):
-        design = guest.design_guest(self.request(), self.conf.conf,
-                                    self.host, persisted_machine_type=None,
-                                    virt_type='test')
+        design = domain_builder.design_guest(self.request(), self.conf.conf,
+                                             self.host,
+                                             persisted_machine_type=None,
+                                             virt_type='test')
         self.assertIsNone(design.machine_type)
         self.assertIsNone(design.domain.os.machine)
         self.assertIsNone(self.domain_capabilities.asks[0][1])
@@ -268,12 +269,12 @@ class DescribedHostTest(base.BaseTestCase):
     def setUp(self):
         super(DescribedHostTest, self).setUp()
         self.conf = self.useFixture(support.ConfFixture())
-        self.host = hostfacts.from_files(QEMU_CAPS, QEMU_DOMCAPS)
+        self.host = host_facts.from_files(QEMU_CAPS, QEMU_DOMCAPS)
         self.domcaps_root = etree.fromstring(corpus.read(QEMU_DOMCAPS))
         self.virt_type = self.domcaps_root.findtext('domain')
 
     def design(self, **props):
-        return guest.design_guest(
+        return domain_builder.design_guest(
             support.guest_request(image=support.image_meta(**props)),
             self.conf.conf, self.host, virt_type=self.virt_type)
 

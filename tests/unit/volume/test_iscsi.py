@@ -41,9 +41,9 @@ from oslotest import base
 
 from nova_pyvirt.design import disks as design_disks
 from nova_pyvirt.design import request
-from nova_pyvirt import secrets
 from nova_pyvirt import volume
 from nova_pyvirt.volume import iscsi
+from nova_pyvirt.volume import secrets
 from nova_pyvirt import xml
 from tests import design_support
 

@@ -115,7 +115,7 @@ def secret_xml(usage_type, usage_id, description=None):
 def lookup(host, usage_type, usage_id):
     """The ``virSecret`` with this usage, or None.
 
-    :param host: a :class:`nova_pyvirt.host.Host`.
+    :param host: a :class:`nova_pyvirt.hypervisor.host.Host`.
     """
     number, _field = _usage(usage_type)
     conn = host.get_connection()

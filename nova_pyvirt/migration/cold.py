@@ -30,9 +30,9 @@ from oslo_versionedobjects import exception as ovo_exception
 
 from nova import exception
 
-from nova_pyvirt.instance_disks import DISK_INFO
 from nova_pyvirt.migration import transport as transport_mod
 from nova_pyvirt.storage import fileops
+from nova_pyvirt.storage.instance_disks import DISK_INFO
 
 LOG = logging.getLogger(__name__)
 

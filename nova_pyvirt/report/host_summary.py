@@ -13,11 +13,12 @@
 """What a compute host advertises to nova's scheduler and to placement.
 
 :func:`gather` builds a plain, JSON-serializable dict from a
-:class:`nova_pyvirt.host.Host`, the configuration and the virt type, with
-the functions the driver itself reports through (``get_available_resource``
-and ``update_provider_tree``, checked by ``init_host``), so the report shows
-exactly what nova-compute would send: supported instances, traits,
-placement inventory, and the CPU mode and machine types guests get.
+:class:`nova_pyvirt.hypervisor.host.Host`, the configuration and the virt
+type, with the functions the driver itself reports through
+(``get_available_resource`` and ``update_provider_tree``, checked by
+``init_host``), so the report shows exactly what nova-compute would send:
+supported instances, traits, placement inventory, and the CPU mode and
+machine types guests get.
 
 Nothing is changed on the host. Problems nova-compute would run into (an
 invalid CPU option, a virt type the host does not run) are listed under
@@ -33,9 +34,9 @@ from nova import exception as nova_exception
 
 from nova_pyvirt.design import cpu as design_cpu
 from nova_pyvirt.design import machine as design_machine
-from nova_pyvirt import instance_disks
-from nova_pyvirt import resources
-from nova_pyvirt import traits
+from nova_pyvirt.report import resources
+from nova_pyvirt.report import traits
+from nova_pyvirt.storage import instance_disks
 
 #: Keys of ``available_resource``'s dict that nova's resource tracker stores
 #: in the compute node record next to the placement inventory.

@@ -13,8 +13,8 @@
 """The driver's libvirt connection, its events and the host facts behind it.
 
 :class:`Host` owns the one ``virConnect`` of a compute host: it opens it
-through :func:`nova_pyvirt.connection.open_connection`, notices when it
-closes, reopens it, and is the only code that asks libvirt for domains,
+through :func:`nova_pyvirt.hypervisor.connection.open_connection`, notices
+when it closes, reopens it, and is the only code that asks libvirt for domains,
 capabilities and node information.
 
 Events travel like this::
@@ -31,45 +31,29 @@ the pipe, holds STOPPED events back for ``stopped_event_delay`` seconds
 (a reboot is a STOPPED followed by a STARTED: the STARTED cancels the
 pending STOPPED) and calls the handlers, one event at a time, in order.
 
-nova 34 runs in one of two concurrency modes (:func:`nova.utils.
-concurrency_mode_threading`):
-
-* native threads: libvirt-python releases the GIL around every C call, so a
-  blocking call blocks only its own thread. The dispatcher is a native
-  thread.
-* eventlet (monkey-patched): every green thread shares one OS thread, so a
-  blocking C call would stall them all. As nova's own libvirt driver does,
-  connections and the domains they return are wrapped in eventlet's
-  ``tpool.Proxy`` (:func:`nova.utils.tpool_wrap`), which runs each call in
-  a native worker thread, and the dispatcher is a green thread that waits on
-  the pipe with a green ``select``, so handlers run where nova expects them.
+Threads and wake-ups come from :mod:`~nova_pyvirt.hypervisor.concurrency`
+(native threads or eventlet, as nova runs), event translation and the
+STOPPED delay from :mod:`~nova_pyvirt.hypervisor.lifecycle_events`.
 """
 
 import collections
-import os
-import select
-import threading
 import time
 
 import libvirt
 from nova import exception
 from nova.i18n import _
-from nova import utils
 from nova.virt import event as virtevent
 from oslo_log import log as logging
 from oslo_utils import units
 
-from nova_pyvirt import connection
 from nova_pyvirt.design import request
-from nova_pyvirt import hostfacts
+from nova_pyvirt.hypervisor import concurrency
+from nova_pyvirt.hypervisor import connection
+from nova_pyvirt.hypervisor import host_facts
+from nova_pyvirt.hypervisor import lifecycle_events
 from nova_pyvirt import xml
 
 LOG = logging.getLogger(__name__)
-
-# A reboot of a guest by stopping and starting it, by nova or by libvirt,
-# shows as STOPPED then STARTED.  Holding STOPPED back this long (as nova's
-# libvirt driver does) keeps nova from powering off a rebooting guest.
-STOPPED_EVENT_DELAY = 15.0
 
 # While disconnected, the dispatcher tries to reconnect this often.
 RECONNECT_INTERVAL = 10.0
@@ -80,224 +64,6 @@ CLOSE_REASONS = {
     libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE: 'keepalive timeout',
     libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT: 'closed by the client',
 }
-
-_TRANSITION_NAMES = {
-    virtevent.EVENT_LIFECYCLE_STARTED: 'STARTED',
-    virtevent.EVENT_LIFECYCLE_STOPPED: 'STOPPED',
-    virtevent.EVENT_LIFECYCLE_PAUSED: 'PAUSED',
-    virtevent.EVENT_LIFECYCLE_RESUMED: 'RESUMED',
-    virtevent.EVENT_LIFECYCLE_SUSPENDED: 'SUSPENDED',
-    virtevent.EVENT_LIFECYCLE_POSTCOPY_STARTED: 'POSTCOPY_STARTED',
-    virtevent.EVENT_LIFECYCLE_MIGRATION_COMPLETED: 'MIGRATION_COMPLETED',
-}
-
-
-def lifecycle_transition(event, detail):
-    """nova's transition for a libvirt lifecycle ``(event, detail)``.
-
-    ``None`` for events nova does not track: DEFINED, UNDEFINED, CRASHED
-    (a crashed guest is reported again as STOPPED or PAUSED by the action
-    ``<on_crash>`` takes) and SHUTDOWN (the guest finished shutting down;
-    the STOPPED that follows when QEMU exits is the one that counts).
-    """
-    if event == libvirt.VIR_DOMAIN_EVENT_STARTED:
-        if detail == libvirt.VIR_DOMAIN_EVENT_STARTED_WAKEUP:
-            # Woken up from a power-management suspend.
-            return virtevent.EVENT_LIFECYCLE_RESUMED
-        return virtevent.EVENT_LIFECYCLE_STARTED
-    if event == libvirt.VIR_DOMAIN_EVENT_STOPPED:
-        return virtevent.EVENT_LIFECYCLE_STOPPED
-    if event == libvirt.VIR_DOMAIN_EVENT_SUSPENDED:
-        # Paused: CPUs stopped, QEMU still running.  Live migration, where
-        # nova's driver tells a finished migration from a failed one, is
-        # not supported by this driver, so a migration pause is a pause.
-        if detail == libvirt.VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY:
-            return virtevent.EVENT_LIFECYCLE_POSTCOPY_STARTED
-        return virtevent.EVENT_LIFECYCLE_PAUSED
-    if event == libvirt.VIR_DOMAIN_EVENT_RESUMED:
-        return virtevent.EVENT_LIFECYCLE_RESUMED
-    if event == libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED:
-        # Suspended by the guest to memory (S3) or disk (S4).
-        return virtevent.EVENT_LIFECYCLE_SUSPENDED
-    return None
-
-
-def transition_name(transition):
-    return _TRANSITION_NAMES.get(transition, str(transition))
-
-
-class StoppedEventDelay(object):
-    """Holds STOPPED events back; a later event for the guest cancels them.
-
-    Plain bookkeeping with no clock and no threads of its own: the caller
-    passes the current time, which keeps it testable with a fake clock.
-    Used by one thread only (the dispatcher).
-    """
-
-    def __init__(self, delay):
-        self.delay = delay
-        # uuid -> (deadline, event)
-        self._pending = {}
-
-    def add(self, event, now):
-        """Take a new event; return the events to emit right away."""
-        if self._pending.pop(event.uuid, None) is not None:
-            LOG.debug('Dropped the pending STOPPED event of %s: %s '
-                      'followed it', event.uuid,
-                      transition_name(event.transition))
-        if (event.transition == virtevent.EVENT_LIFECYCLE_STOPPED and
-                self.delay > 0):
-            self._pending[event.uuid] = (now + self.delay, event)
-            return []
-        return [event]
-
-    def due(self, now):
-        """Remove and return the held events whose delay has passed."""
-        ready = [(deadline, uuid) for uuid, (deadline, _event)
-                 in self._pending.items() if deadline <= now]
-        return [self._pending.pop(uuid)[1] for _deadline, uuid
-                in sorted(ready)]
-
-    def next_deadline(self):
-        """When the next held event becomes due (``None``: none held)."""
-        if not self._pending:
-            return None
-        return min(deadline for deadline, _event in self._pending.values())
-
-    def pending(self):
-        return sorted(self._pending)
-
-    def clear(self):
-        self._pending.clear()
-
-
-class _NativeThreads(object):
-    """Concurrency primitives for nova's native-threads mode."""
-
-    name = 'native threads'
-
-    def __init__(self):
-        self.write = os.write
-        self.read = os.read
-        self.select = select.select
-
-    @staticmethod
-    def execute(func, *args, **kwargs):
-        return func(*args, **kwargs)
-
-    @staticmethod
-    def wrap(obj):
-        return obj
-
-    @staticmethod
-    def lock():
-        return threading.Lock()
-
-    @staticmethod
-    def native_lock():
-        return threading.Lock()
-
-    @staticmethod
-    def spawn(func, name):
-        thread = threading.Thread(target=func, name=name, daemon=True)
-        thread.start()
-        return thread.join
-
-
-class _Eventlet(object):
-    """Concurrency primitives for nova's eventlet (monkey-patched) mode."""
-
-    name = 'eventlet'
-
-    def __init__(self, eventlet):
-        # Imported here, not at module import: in native-threads mode nova
-        # forbids importing eventlet at all.
-        from eventlet.green import select as green_select
-        from eventlet import semaphore
-        from eventlet import tpool
-
-        self._eventlet = eventlet
-        self._semaphore = semaphore
-        self._tpool = tpool
-        native_os = eventlet.patcher.original('os')
-        # Called from libvirt's native thread: must not touch the hub.
-        self.write = native_os.write
-        # Called on a non-blocking pipe after select said it is readable.
-        self.read = native_os.read
-        # Called from the dispatcher green thread: yields to the hub.
-        self.select = green_select.select
-        self._native_threading = eventlet.patcher.original('threading')
-        self._classes = tuple(
-            getattr(libvirt, name) for name in dir(libvirt)
-            if name.startswith('vir') and
-            isinstance(getattr(libvirt, name), type))
-
-    def execute(self, func, *args, **kwargs):
-        return self._tpool.execute(func, *args, **kwargs)
-
-    def wrap(self, obj):
-        if isinstance(obj, self._tpool.Proxy):
-            return obj
-        return utils.tpool_wrap(obj, autowrap=self._classes)
-
-    def lock(self):
-        return self._semaphore.Semaphore(1)
-
-    def native_lock(self):
-        return self._native_threading.Lock()
-
-    def spawn(self, func, name):
-        return self._eventlet.spawn(func).wait
-
-
-def _concurrency():
-    eventlet = utils.get_eventlet()
-    if eventlet is None:
-        return _NativeThreads()
-    return _Eventlet(eventlet)
-
-
-class _Waker(object):
-    """A self-pipe: any thread wakes the dispatcher without locks it shares.
-
-    ``notify`` is safe in libvirt's native event thread in both modes (a
-    raw ``write`` on a non-blocking pipe); ``wait`` uses the mode's
-    ``select``, so in eventlet mode it yields to the hub instead of blocking.
-    """
-
-    def __init__(self, concurrency):
-        self._concurrency = concurrency
-        self._lock = concurrency.native_lock()
-        self._read_fd, self._write_fd = os.pipe()
-        os.set_blocking(self._read_fd, False)
-        os.set_blocking(self._write_fd, False)
-
-    def notify(self):
-        # No logging here: this runs in libvirt's event thread.
-        with self._lock:
-            if self._write_fd is None:
-                return
-            try:
-                self._concurrency.write(self._write_fd, b'.')
-            except BlockingIOError:
-                pass  # the pipe is full: the dispatcher is awake anyway
-
-    def wait(self, timeout):
-        if timeout is not None and timeout < 0:
-            timeout = 0
-        self._concurrency.select([self._read_fd], [], [], timeout)
-        try:
-            while self._concurrency.read(self._read_fd, 4096):
-                pass
-        except BlockingIOError:
-            pass
-
-    def close(self):
-        with self._lock:
-            for fd in (self._read_fd, self._write_fd):
-                if fd is not None:
-                    os.close(fd)
-            self._read_fd = self._write_fd = None
 
 
 class Host(object):
@@ -320,7 +86,7 @@ class Host(object):
 
     def __init__(self, uri, lifecycle_event_handler=None,
                  conn_event_handler=None, read_only=False,
-                 stopped_event_delay=STOPPED_EVENT_DELAY,
+                 stopped_event_delay=lifecycle_events.STOPPED_EVENT_DELAY,
                  reconnect_interval=RECONNECT_INTERVAL,
                  clock=time.monotonic):
         self._uri = uri
@@ -329,7 +95,7 @@ class Host(object):
         self._read_only = read_only
         self._reconnect_interval = reconnect_interval
         self._clock = clock
-        self._concurrency = _concurrency()
+        self._concurrency = concurrency.current()
 
         # Connection state, guarded by _lock (a green lock in eventlet
         # mode).  Never taken in libvirt's event thread.
@@ -349,7 +115,7 @@ class Host(object):
         self._events = collections.deque()
         self._removed_devices = collections.deque(maxlen=256)
         self._waker = None
-        self._delay = StoppedEventDelay(stopped_event_delay)
+        self._delay = lifecycle_events.StoppedEventDelay(stopped_event_delay)
         self._next_retry = None
         self._stopping = False
         self._join_dispatcher = None
@@ -381,7 +147,7 @@ class Host(object):
         libvirt.registerErrorHandler(_ignore_libvirt_error, None)
         connection.start_event_loop()
         self._stopping = False
-        self._waker = _Waker(self._concurrency)
+        self._waker = concurrency.Waker(self._concurrency)
         self._join_dispatcher = self._concurrency.spawn(
             self._dispatch_loop, 'pyvirt-host-events')
         self._initialized = True
@@ -544,7 +310,7 @@ class Host(object):
     # -- libvirt's event thread: no logging, no calls into nova ---------------
 
     def _lifecycle_callback(self, conn, dom, event, detail, opaque):
-        transition = lifecycle_transition(event, detail)
+        transition = lifecycle_events.lifecycle_transition(event, detail)
         if transition is None:
             return
         self._events.append(('lifecycle', virtevent.LifecycleEvent(
@@ -605,7 +371,8 @@ class Host(object):
     def _emit(self, event):
         LOG.debug('Lifecycle event of %(uuid)s: %(transition)s',
                   {'uuid': event.uuid,
-                   'transition': transition_name(event.transition)})
+                   'transition': lifecycle_events.transition_name(
+                       event.transition)})
         if self._lifecycle_event_handler is None:
             return
         try:
@@ -714,8 +481,8 @@ class Host(object):
         key = (self._generation, arch, machine, virt_type)
         caps = self._domain_caps.get(key)
         if caps is None:
-            caps = hostfacts.read_domain_capabilities(conn, arch, machine,
-                                                      virt_type)
+            caps = host_facts.read_domain_capabilities(conn, arch, machine,
+                                                       virt_type)
             self._domain_caps[key] = caps
         return caps
 
@@ -724,7 +491,7 @@ class Host(object):
         caps = self.get_capabilities()
         arch = caps.host.cpu.arch
         if arch not in self._cpu_features:
-            self._cpu_features[arch] = hostfacts.known_cpu_features(arch)
+            self._cpu_features[arch] = host_facts.known_cpu_features(arch)
         return request.HostFacts(caps, self.get_domain_capabilities,
                                  self._cpu_features[arch],
                                  self.get_host_cpu_features())
@@ -734,7 +501,7 @@ class Host(object):
         caps = self.get_capabilities()
         cached = self._host_cpu_features
         if cached is None or cached[0] is not caps:
-            cached = (caps, hostfacts.host_cpu_features(
+            cached = (caps, host_facts.host_cpu_features(
                 self.get_connection(), caps))
             self._host_cpu_features = cached
         return cached[1]
