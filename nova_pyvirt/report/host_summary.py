@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""What a compute host advertises to nova's scheduler and to placement.
+"""One summary of what a host advertises, for ``nova-pyvirt host-report``.
 
 :func:`gather` builds a plain, JSON-serializable dict from a
 :class:`nova_pyvirt.hypervisor.host.Host`, the configuration and the virt
