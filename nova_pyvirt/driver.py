@@ -13,9 +13,10 @@
 """``PyVirtDriver``: nova's ComputeDriver interface, one thin method per call.
 
 Each method delegates: guest design builds the XML (:mod:`design`),
-:mod:`host` and :mod:`guest` talk to libvirt, :mod:`storage` prepares disks,
-:mod:`resources` reports what the host offers.  No XML and no commands are
-written here.
+:mod:`host` and :mod:`guest` talk to libvirt, :mod:`storage` prepares local
+disks, :mod:`volume` connects and disconnects volumes, :mod:`resources`
+reports what the host offers.  No XML and no commands are written here,
+and no libvirt domain is called directly: ``Guest`` does that.
 """
 
 import libvirt
@@ -38,6 +39,7 @@ from nova_pyvirt import conf as pyvirt_conf
 from nova_pyvirt.design import cpu as design_cpu
 from nova_pyvirt.design import domain_builder
 from nova_pyvirt.design import machine as design_machine
+from nova_pyvirt.design import request
 from nova_pyvirt.hypervisor import connection
 from nova_pyvirt.hypervisor import guest as guest_mod
 from nova_pyvirt.hypervisor import host as host_mod
@@ -88,7 +90,7 @@ class PyVirtDriver(driver.ComputeDriver):
         self._host_ip = CONF.my_ip
         self._host_name = CONF.host
         self._volumes = attachment.Volumes(CONF, self._host)
-        self._disks = instance_disks.InstanceDisks(CONF, self._volumes)
+        self._disks = instance_disks.InstanceDisks(CONF)
         self._image_cache_manager = cache_manager.ImageCacheManager(CONF)
         self._migration = cold_migration.ColdMigration(CONF, self._disks)
 
@@ -162,15 +164,50 @@ class PyVirtDriver(driver.ComputeDriver):
     def _guest(self, instance):
         return guest_mod.Guest(self._host.get_guest(instance))
 
-    def _design(self, instance, image_meta, network_info, disks):
+    @staticmethod
+    def _guest_request(instance, image_meta, network_info, disks, volumes):
+        """What design reads: the instance, its disks, volumes and ports."""
+        return request.GuestRequest(
+            instance, instance.flavor, image_meta, disks.files.path,
+            local_disks=list(disks.local_disks), volumes=list(volumes),
+            network_info=list(network_info or []),
+            kernel_path=disks.kernel_path, ramdisk_path=disks.ramdisk_path,
+            console_log=disks.files.console_log)
+
+    def _design(self, instance, image_meta, network_info, disks, volumes):
         persisted = instance.system_metadata.get(MACHINE_TYPE_KEY)
         design = domain_builder.design_guest(
-            disks.request(instance, image_meta, network_info), CONF,
-            self._host.host_facts(), persisted_machine_type=persisted,
+            self._guest_request(instance, image_meta, network_info, disks,
+                                volumes),
+            CONF, self._host.host_facts(), persisted_machine_type=persisted,
             virt_type=self._virt_type)
         if design.machine_type:
             instance.system_metadata[MACHINE_TYPE_KEY] = design.machine_type
         return design
+
+    def _start_guest(self, instance, image_meta, network_info, disks,
+                     volumes, power_on=True, remove_on_failure=False):
+        """Design the guest, define it and, if ``power_on``, launch it.
+
+        ``disks`` are the instance's local disks (a :class:`DiskSet`),
+        ``volumes`` its connected volumes.  When a step fails the error is
+        re-raised as it came; with ``remove_on_failure`` a domain defined
+        here is destroyed and undefined first (a new instance leaves no
+        half-made domain behind), without it the domain stays defined as
+        the instance's (reboot, migration: the instance still lives here).
+        Disks and volumes are the caller's to undo.
+        """
+        domain = None
+        try:
+            design = self._design(instance, image_meta, network_info, disks,
+                                  volumes)
+            domain = self._host.define_domain(design.domain.to_xml())
+            if power_on:
+                guest_mod.Guest(domain).launch()
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                if remove_on_failure:
+                    self._remove_guest(domain)
 
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
@@ -178,21 +215,17 @@ class PyVirtDriver(driver.ComputeDriver):
         files = self._files(instance)
         if not files.create():
             raise exception.InstanceExists(name=instance.name)
-        domain = None
         try:
             disks = self._disks.create(context, instance, image_meta,
                                        block_device_info, self._image_api,
                                        files)
-            design = self._design(instance, image_meta, network_info or [],
-                                  disks)
-            domain = self._host.define_domain(design.domain.to_xml())
-            if power_on:
-                guest_mod.Guest(domain).launch()
+            volumes = self._volumes.connect_all(block_device_info, instance)
+            self._start_guest(instance, image_meta, network_info, disks,
+                              volumes, power_on, remove_on_failure=True)
         except Exception:
             with excutils.save_and_reraise_exception():
                 LOG.error('spawn of %s failed; removing what it created',
                           instance.uuid)
-                self._remove_guest(domain)
                 self._volumes.disconnect_all(block_device_info, instance)
                 self._disks.delete(instance, files)
         LOG.info('instance %s spawned', instance.uuid)
@@ -238,12 +271,10 @@ class PyVirtDriver(driver.ComputeDriver):
                 guest.destroy()
         except exception.InstanceNotFound:
             pass
-        disks = self._disks.existing(instance, self._files(instance),
-                                     block_device_info)
-        design = self._design(instance, instance.image_meta, network_info,
-                              disks)
-        domain = self._host.define_domain(design.domain.to_xml())
-        guest_mod.Guest(domain).launch()
+        disks = instance_disks.DiskSet.load(self._files(instance))
+        volumes = self._volumes.connect_all(block_device_info, instance)
+        self._start_guest(instance, instance.image_meta, network_info, disks,
+                          volumes)
 
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
@@ -295,7 +326,7 @@ class PyVirtDriver(driver.ComputeDriver):
     def snapshot(self, context, instance, image_id, update_task_state):
         update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
         guest = self._guest(instance)
-        disks = self._disks.existing(instance, self._files(instance))
+        disks = instance_disks.DiskSet.load(self._files(instance))
         with snapshots.root_disk_snapshot(guest, disks.root,
                                           self._files(instance)) as image:
             update_task_state(
@@ -320,15 +351,13 @@ class PyVirtDriver(driver.ComputeDriver):
                          network_info, image_meta, resize_instance,
                          allocations, block_device_info=None, power_on=True,
                          share_info=None):
-        files = self._files(instance)
-        disks = self._disks.existing(instance, files, block_device_info)
+        disks = instance_disks.DiskSet.load(self._files(instance))
+        volumes = self._volumes.connect_all(block_device_info, instance)
         self._migration.prepare_disks(context, instance, self._image_api,
                                       migration.source_compute, disks,
                                       resize_instance)
-        design = self._design(instance, image_meta, network_info, disks)
-        domain = self._host.define_domain(design.domain.to_xml())
-        if power_on:
-            guest_mod.Guest(domain).launch()
+        self._start_guest(instance, image_meta, network_info, disks, volumes,
+                          power_on)
 
     def confirm_migration(self, context, migration, instance, network_info):
         # The source's domain stays defined (stopped) until now, so a revert
@@ -346,12 +375,10 @@ class PyVirtDriver(driver.ComputeDriver):
                                 power_on=True, share_info=None):
         files = self._files(instance)
         self._migration.revert(files)
-        disks = self._disks.existing(instance, files, block_device_info)
-        design = self._design(instance, instance.image_meta, network_info,
-                              disks)
-        domain = self._host.define_domain(design.domain.to_xml())
-        if power_on:
-            guest_mod.Guest(domain).launch()
+        disks = instance_disks.DiskSet.load(files)
+        volumes = self._volumes.connect_all(block_device_info, instance)
+        self._start_guest(instance, instance.image_meta, network_info, disks,
+                          volumes, power_on)
 
     # -- volumes ---------------------------------------------------------
 
@@ -398,8 +425,7 @@ class PyVirtDriver(driver.ComputeDriver):
         guest = self._guest(instance)
         disk = self._volumes.find_disk(guest, vol_id)
         if disk is not None and guest.is_active():
-            guest.domain.blockResize(disk.target_dev, new_size,
-                                     libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+            guest.resize_block_device(disk.target_dev, new_size)
 
     def get_volume_connector(self, instance):
         return resources.volume_connector(CONF)
@@ -409,7 +435,7 @@ class PyVirtDriver(driver.ComputeDriver):
     def get_info(self, instance, use_cache=True):
         guest = self._guest(instance)
         return hardware.InstanceInfo(state=guest.power_state(),
-                                     internal_id=guest.domain.ID())
+                                     internal_id=guest.id)
 
     def instance_exists(self, instance):
         try:
@@ -419,10 +445,10 @@ class PyVirtDriver(driver.ComputeDriver):
         return True
 
     def list_instances(self):
-        return [d.name() for d in self._host.list_domains()]
+        return [guest_mod.Guest(d).name for d in self._host.list_domains()]
 
     def list_instance_uuids(self):
-        return [d.UUIDString() for d in self._host.list_domains()]
+        return [guest_mod.Guest(d).uuid for d in self._host.list_domains()]
 
     def get_console_output(self, context, instance):
         self._host.get_guest(instance)

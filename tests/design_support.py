@@ -52,7 +52,9 @@ def guest_request(flavor_=None, image=None, instance_dir='/srv/i/vm1',
     return request.GuestRequest(
         instance(), flavor_ or flavor(), image or image_meta(), instance_dir,
         local_disks=kw.pop('local_disks', [
-            request.LocalDisk('disk', instance_dir + '/disk')]), **kw)
+            request.LocalDisk('disk', instance_dir + '/disk')]),
+        console_log=kw.pop('console_log', instance_dir + '/console.log'),
+        **kw)
 
 
 class ConfFixture(fixtures.Fixture):

@@ -33,6 +33,7 @@ from nova_pyvirt.design import request
 from nova_pyvirt import exception
 from nova_pyvirt.hypervisor import connection
 from nova_pyvirt.hypervisor import host_facts
+from nova_pyvirt.storage import instance_files
 
 FLAVOR_FIELDS = {'vcpus': 'vcpus', 'ram': 'memory_mb', 'disk': 'root_gb',
                  'ephemeral': 'ephemeral_gb', 'swap': 'swap', 'name': 'name'}
@@ -132,11 +133,13 @@ def render(args, conf):
     instance = objects.Instance(
         uuid=uuidutils.generate_uuid(), id=1, display_name='render-xml',
         user_id='render-xml', project_id='render-xml', os_type=None)
-    instance_dir = os.path.join(conf.pyvirt.instances_path, instance.uuid)
+    files = instance_files.InstanceFiles(conf.pyvirt.instances_path,
+                                         instance.uuid)
     arch = domain_builder.guest_arch(host, image_meta)
     guest_request = request.GuestRequest(
-        instance, flavor, image_meta, instance_dir,
-        local_disks=local_disks(instance_dir, flavor))
+        instance, flavor, image_meta, files.path,
+        local_disks=local_disks(files.path, flavor),
+        console_log=files.console_log)
     design = domain_builder.design_guest(guest_request, conf, host)
     cpu.validate_cpu_options(
         conf, host.domain_capabilities(arch, design.machine_type,

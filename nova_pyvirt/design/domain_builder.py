@@ -199,7 +199,7 @@ def design_guest(request, conf, host, persisted_machine_type=None,
         else None
     for vif in request.network_info:
         add(peripherals.interface(vif, model))
-    add(peripherals.serial_console(request.instance_dir))
+    add(peripherals.serial_console(request.console_log))
     graphics = peripherals.graphics(conf)
     optional = [
         peripherals.guest_agent(image_meta),

@@ -18,8 +18,6 @@ Each function reads the image properties nova defines for its device
 cannot provide with an error naming the property.
 """
 
-import os
-
 from oslo_log import log as logging
 
 from nova_pyvirt.design import machine
@@ -28,7 +26,6 @@ from nova_pyvirt.xml import devices as dev
 
 LOG = logging.getLogger(__name__)
 
-CONSOLE_LOG = 'console.log'
 GUEST_AGENT_CHANNEL = 'org.qemu.guest_agent.0'
 VIF_MODELS = ('virtio', 'e1000', 'e1000e', 'rtl8139', 'ne2k_pci', 'pcnet',
               'vmxnet3', 'igb')
@@ -77,10 +74,15 @@ def interface(vif, model):
     return nic
 
 
-def serial_console(instance_dir):
-    """A pty serial whose output is also logged for get_console_output."""
-    return dev.Serial(type='pty', target_port=0,
-                      log_file=os.path.join(instance_dir, CONSOLE_LOG),
+def serial_console(log_file=None):
+    """A pty serial whose output is also logged for get_console_output.
+
+    ``log_file`` is a file of the instance directory, which storage lays
+    out; with none the serial is not logged.
+    """
+    if not log_file:
+        return dev.Serial(type='pty', target_port=0)
+    return dev.Serial(type='pty', target_port=0, log_file=log_file,
                       log_append='off')
 
 

@@ -69,6 +69,7 @@ class GuestRequest:
         default_factory=list)
     kernel_path: typing.Optional[str] = None
     ramdisk_path: typing.Optional[str] = None
+    console_log: typing.Optional[str] = None   # the serial's log file
 
 
 @dataclasses.dataclass

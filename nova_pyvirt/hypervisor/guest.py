@@ -52,6 +52,15 @@ class Guest(object):
     def uuid(self):
         return self.domain.UUIDString()
 
+    @property
+    def name(self):
+        return self.domain.name()
+
+    @property
+    def id(self):
+        """libvirt's id of the running domain (-1 when it is off)."""
+        return self.domain.ID()
+
     def power_state(self):
         state, _reason = self.domain.state()
         return POWER_STATE.get(state, power_state.NOSTATE)
@@ -140,6 +149,11 @@ class Guest(object):
         except libvirt.libvirtError as exc:
             if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                 raise
+
+    def resize_block_device(self, target_dev, size_bytes):
+        """Tell the running guest its disk ``target_dev`` grew."""
+        self.domain.blockResize(target_dev, size_bytes,
+                                libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
 
     def pause(self):
         self.domain.suspend()

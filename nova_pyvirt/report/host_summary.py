@@ -70,7 +70,7 @@ def disk_usage(conf):
     be read, the usage is ``None`` and the second item says why.
     """
     try:
-        disks = instance_disks.InstanceDisks(conf, volumes=None)
+        disks = instance_disks.InstanceDisks(conf)
         if (getattr(disks.backend, 'capacity', None) is None and
                 not os.path.isdir(disks.instances_path)):
             return None, ('[pyvirt] instances_path %s does not exist (yet); '

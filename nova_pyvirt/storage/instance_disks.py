@@ -45,19 +45,10 @@ class DiskSet:
     local_disks: list
     kernel_path: str = None
     ramdisk_path: str = None
-    volumes: list = dataclasses.field(default_factory=list)
 
     @property
     def root(self):
         return next((d for d in self.local_disks if d.name == 'disk'), None)
-
-    def request(self, instance, image_meta, network_info):
-        return request.GuestRequest(
-            instance, instance.flavor, image_meta, self.files.path,
-            local_disks=list(self.local_disks),
-            volumes=list(self.volumes),
-            network_info=list(network_info or []),
-            kernel_path=self.kernel_path, ramdisk_path=self.ramdisk_path)
 
     def save(self):
         # Files of the instance directory are recorded by name: after a cold
@@ -121,9 +112,8 @@ def _boots_from_volume(block_device_info):
 
 class InstanceDisks(object):
 
-    def __init__(self, conf, volumes):
+    def __init__(self, conf):
         self.conf = conf
-        self.volumes = volumes
         # Read once: a compute host's instances path does not move, and two
         # drivers in one process (tests of migration) each keep their own.
         self.instances_path = conf.pyvirt.instances_path
@@ -136,11 +126,11 @@ class InstanceDisks(object):
 
     def create(self, context, instance, image_meta, block_device_info,
                image_api, files):
-        """Create the instance's disks in ``files``; returns a DiskSet.
+        """Create the instance's local disks in ``files``; returns a DiskSet.
 
-        Volumes are connected last, so a failure before leaves no host
-        connection behind; the caller disconnects them if a later step
-        fails.
+        Volumes are not touched: the caller connects them (through the
+        volume package, which also disconnects them) after this returned,
+        so a failure here leaves no host connection behind.
         """
         disks = DiskSet(files, [])
         if not _boots_from_volume(block_device_info):
@@ -169,15 +159,6 @@ class InstanceDisks(object):
                     context, image_api, instance.ramdisk_id,
                     files.file('ramdisk'))
         disks.save()
-        disks.volumes = self.volumes.connect_all(block_device_info,
-                                                 instance)
-        return disks
-
-    def existing(self, instance, files, block_device_info=None):
-        """The recorded local disks plus the (re)connected volumes."""
-        disks = DiskSet.load(files)
-        disks.volumes = self.volumes.connect_all(block_device_info,
-                                                 instance)
         return disks
 
     @staticmethod

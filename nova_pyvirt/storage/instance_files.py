@@ -23,11 +23,10 @@ import shutil
 from oslo_log import log as logging
 from oslo_utils import units
 
-from nova_pyvirt.design import peripherals
-
 LOG = logging.getLogger(__name__)
 
 MAX_CONSOLE_BYTES = 100 * units.Ki
+CONSOLE_LOG = 'console.log'
 
 
 class InstanceFiles(object):
@@ -40,7 +39,7 @@ class InstanceFiles(object):
 
     @property
     def console_log(self):
-        return self.file(peripherals.CONSOLE_LOG)
+        return self.file(CONSOLE_LOG)
 
     def exists(self):
         return os.path.isdir(self.path)
