@@ -197,9 +197,10 @@ def _git(args, **kwargs):
                           stdout=subprocess.PIPE, **kwargs).stdout
 
 
-#: What tools, tox and stestr leave in a source tree (``.gitignore``).
+#: What tools, tox, stestr and pbr leave in a source tree (``.gitignore``).
 _NOT_SOURCE = ('.git', '.venv', '.cache', '.tox', '.stestr', '.eggs',
-               'build', 'dist', '__pycache__', '*.egg-info', '*.py[cod]')
+               'build', 'dist', '__pycache__', '*.egg-info', '*.py[cod]',
+               'AUTHORS', 'ChangeLog')
 
 
 def _checkout(target):
@@ -209,7 +210,8 @@ def _checkout(target):
     copied and committed in a new repository: the plugin is installed
     from a checkout, as DevStack's ``enable_plugin`` makes one.
     """
-    if not os.path.isdir(os.path.join(REPO, '.git')):
+    # A linked worktree has a .git file, and is a checkout all the same.
+    if not os.path.exists(os.path.join(REPO, '.git')):
         shutil.copytree(REPO, target, symlinks=True,
                         ignore=shutil.ignore_patterns(*_NOT_SOURCE))
         for args in (['init', '--quiet'], ['add', '--all'],
