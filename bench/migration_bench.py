@@ -14,8 +14,8 @@
 
 Run from the repository root::
 
-    /work/venv/bin/python bench/migration_bench.py          # full run
-    /work/venv/bin/python bench/migration_bench.py --quick  # smoke run
+    .venv/bin/python bench/migration_bench.py          # full run
+    .venv/bin/python bench/migration_bench.py --quick  # smoke run
 
 The disk is a qcow2 overlay of 10 GiB virtual size (``--virtual-gib``) on
 a sparse raw base, with 256 MiB (``--written-mib``) of random data written

@@ -14,8 +14,8 @@
 
 Run from the repository root::
 
-    /work/venv/bin/python bench/spawn_bench.py          # full run
-    /work/venv/bin/python bench/spawn_bench.py --quick  # smoke run
+    .venv/bin/python bench/spawn_bench.py          # full run
+    .venv/bin/python bench/spawn_bench.py --quick  # smoke run
 
 Three measurements, all in one run on one embedded QEMU root (``type=qemu``,
 TCG), with the test guest of ``tools/guest_image/build.py`` served by a
