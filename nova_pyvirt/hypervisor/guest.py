@@ -150,6 +150,25 @@ class Guest(object):
             if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                 raise
 
+    def attach_device(self, device_xml, live):
+        """Add a device to the definition (and the running guest if live)."""
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if live:
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        self.domain.attachDeviceFlags(device_xml, flags)
+
+    def detach_device(self, device_xml, live):
+        """Remove a device from the running guest, or from the definition.
+
+        ``live`` removes it from the running guest only, otherwise from the
+        persistent definition only: a live detach merely asks the guest to
+        let go and completes later (the caller waits), so the two are
+        separate calls.
+        """
+        flags = libvirt.VIR_DOMAIN_AFFECT_LIVE if live else \
+            libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        self.domain.detachDeviceFlags(device_xml, flags)
+
     def resize_block_device(self, target_dev, size_bytes):
         """Tell the running guest its disk ``target_dev`` grew."""
         self.domain.blockResize(target_dev, size_bytes,

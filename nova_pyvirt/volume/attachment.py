@@ -19,7 +19,6 @@ detaches it, waiting until the guest has really let go of the device.
 
 import time
 
-import libvirt
 from oslo_log import log as logging
 from oslo_utils import excutils
 
@@ -31,9 +30,6 @@ from nova_pyvirt.design import request
 from nova_pyvirt import volume
 
 LOG = logging.getLogger(__name__)
-
-LIVE_AND_CONFIG = (libvirt.VIR_DOMAIN_AFFECT_LIVE |
-                   libvirt.VIR_DOMAIN_AFFECT_CONFIG)
 
 
 def volume_id(connection_info):
@@ -122,9 +118,7 @@ class Volumes(object):
         bus = spec.bus or design_disks.choose_bus(domain_caps, image_meta)
         disk = design_disks.volume_disk(spec, bus,
                                         names.claim(bus, spec.mount_device))
-        flags = LIVE_AND_CONFIG if guest.is_active() else \
-            libvirt.VIR_DOMAIN_AFFECT_CONFIG
-        guest.domain.attachDeviceFlags(disk.to_xml(), flags)
+        guest.attach_device(disk.to_xml(), live=guest.is_active())
         return disk
 
     def find_disk(self, guest, vol_id, live=True):
@@ -137,13 +131,11 @@ class Volumes(object):
         if guest.is_active():
             disk = self.find_disk(guest, vol_id)
             if disk is not None:
-                guest.domain.detachDeviceFlags(
-                    disk.to_xml(), libvirt.VIR_DOMAIN_AFFECT_LIVE)
+                guest.detach_device(disk.to_xml(), live=True)
                 self._wait_removed(guest, disk, vol_id, timeout)
         disk = self.find_disk(guest, vol_id, live=False)
         if disk is not None:
-            guest.domain.detachDeviceFlags(disk.to_xml(),
-                                           libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+            guest.detach_device(disk.to_xml(), live=False)
 
     def _wait_removed(self, guest, disk, vol_id, timeout):
         deadline = time.monotonic() + timeout

@@ -188,7 +188,8 @@ class DriverAttachRollbackTest(base.BaseTestCase):
         self.attach()
         self.domain.active = False
         self.attach()
-        self.assertEqual([attachment.LIVE_AND_CONFIG,
+        self.assertEqual([libvirt.VIR_DOMAIN_AFFECT_LIVE |
+                          libvirt.VIR_DOMAIN_AFFECT_CONFIG,
                           libvirt.VIR_DOMAIN_AFFECT_CONFIG], calls)
 
     def test_detach_that_times_out_keeps_the_connection(self):
