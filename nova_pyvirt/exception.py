@@ -29,3 +29,14 @@ class InvalidHostConfiguration(exception.InvalidConfiguration):
     """A ``[pyvirt]`` option the host cannot honour; raised at startup."""
 
     msg_fmt = _("[pyvirt] %(option)s = %(value)s: %(reason)s")
+
+
+class UnsupportedVifType(exception.NovaException):
+    """A port bound with a ``vif_type`` this driver cannot plug.
+
+    Raised before anything is plugged or written, by guest design and by
+    the network package alike, so the fault names the port and its type.
+    """
+
+    msg_fmt = _("Port %(port_id)s has vif_type %(vif_type)s, which this "
+                "driver cannot plug (supported: %(supported)s)")
