@@ -14,7 +14,8 @@
 
 Each method delegates: guest design builds the XML (:mod:`design`),
 :mod:`host` and :mod:`guest` talk to libvirt, :mod:`storage` prepares local
-disks, :mod:`volume` connects and disconnects volumes, :mod:`resources`
+disks, :mod:`volume` connects and disconnects volumes, :mod:`network`
+plugs and unplugs ports, :mod:`resources`
 reports what the host offers.  No XML and no commands are written here,
 and no libvirt domain is called directly: ``Guest`` does that.
 """
@@ -44,6 +45,7 @@ from nova_pyvirt.hypervisor import connection
 from nova_pyvirt.hypervisor import guest as guest_mod
 from nova_pyvirt.hypervisor import host as host_mod
 from nova_pyvirt.migration import cold as cold_migration
+from nova_pyvirt.network import vifs as network_vifs
 from nova_pyvirt.report import resources
 from nova_pyvirt.report import traits
 from nova_pyvirt.storage import cache_manager
@@ -90,6 +92,7 @@ class PyVirtDriver(driver.ComputeDriver):
         self._host_ip = CONF.my_ip
         self._host_name = CONF.host
         self._volumes = attachment.Volumes(CONF, self._host)
+        self._vifs = network_vifs.Vifs()
         self._disks = instance_disks.InstanceDisks(CONF)
         self._image_cache_manager = cache_manager.ImageCacheManager(CONF)
         self._migration = cold_migration.ColdMigration(CONF, self._disks)
@@ -212,20 +215,26 @@ class PyVirtDriver(driver.ComputeDriver):
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
+        # A port this driver cannot plug fails the spawn before anything
+        # is created.
+        network_vifs.check_supported(network_info)
         files = self._files(instance)
         if not files.create():
             raise exception.InstanceExists(name=instance.name)
+        plugged = []
         try:
             disks = self._disks.create(context, instance, image_meta,
                                        block_device_info, self._image_api,
                                        files)
             volumes = self._volumes.connect_all(block_device_info, instance)
+            plugged = self._plug_ports(instance, network_info, image_meta)
             self._start_guest(instance, image_meta, network_info, disks,
                               volumes, power_on, remove_on_failure=True)
         except Exception:
             with excutils.save_and_reraise_exception():
                 LOG.error('spawn of %s failed; removing what it created',
                           instance.uuid)
+                self._vifs.unplug_all(instance, plugged)
                 self._volumes.disconnect_all(block_device_info, instance)
                 self._disks.delete(instance, files)
         LOG.info('instance %s spawned', instance.uuid)
@@ -259,12 +268,17 @@ class PyVirtDriver(driver.ComputeDriver):
             self._guest(instance).undefine()
         except exception.InstanceNotFound:
             pass
+        if destroy_vifs:
+            self._vifs.unplug_all(instance, network_info)
         self._volumes.disconnect_all(block_device_info, instance)
         if destroy_disks:
             self._disks.delete(instance, self._files(instance))
 
     def _hard_reboot(self, context, instance, network_info,
                      block_device_info=None):
+        # The ports stay plugged: destroying the domain leaves the hybrid
+        # bridge and a tap port's device in place, and libvirt puts a
+        # direct OVS port back on the bridge when the guest starts.
         try:
             guest = self._guest(instance)
             if guest.is_active():
@@ -309,6 +323,22 @@ class PyVirtDriver(driver.ComputeDriver):
         except exception.InstanceNotFound:
             pass
         self._hard_reboot(context, instance, network_info, block_device_info)
+
+    # -- ports ---------------------------------------------------------
+
+    def _plug_ports(self, instance, network_info, image_meta):
+        """Plug a new guest's ports; on a failure none stays plugged."""
+        return self._vifs.plug_all(instance, network_info, image_meta)
+
+    def plug_vifs(self, instance, network_info):
+        # nova-compute calls this at startup for every instance of the host,
+        # whose ports may be gone after a host reboot: plugging is
+        # idempotent and unplugs nothing an instance already had.
+        self._vifs.plug_all(instance, network_info, instance.image_meta,
+                            rollback=False)
+
+    def unplug_vifs(self, instance, network_info):
+        self._vifs.unplug_all(instance, network_info)
 
     def pause(self, instance):
         self._guest(instance).pause()

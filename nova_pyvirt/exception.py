@@ -31,11 +31,14 @@ class InvalidHostConfiguration(exception.InvalidConfiguration):
     msg_fmt = _("[pyvirt] %(option)s = %(value)s: %(reason)s")
 
 
-class UnsupportedVifType(exception.NovaException):
+class UnsupportedVifType(exception.VirtualInterfacePlugException):
     """A port bound with a ``vif_type`` this driver cannot plug.
 
     Raised before anything is plugged or written, by guest design and by
     the network package alike, so the fault names the port and its type.
+    A plug exception for nova: at startup nova-compute puts an instance
+    whose port is refused (``binding_failed`` in its cache) in ERROR
+    instead of giving up on the host's other instances.
     """
 
     msg_fmt = _("Port %(port_id)s has vif_type %(vif_type)s, which this "

@@ -86,10 +86,13 @@ def check_supported(network_info):
 class Vifs(object):
     """Plugs and unplugs the ports of instances on this host."""
 
-    def plug_all(self, instance, network_info, image_meta=None):
+    def plug_all(self, instance, network_info, image_meta=None,
+                 rollback=True):
         """Plug every port; on a failure unplug those plugged, re-raise.
 
-        Returns the VIFs plugged, in order.
+        Returns the VIFs plugged, in order. Without ``rollback`` a failure
+        leaves the ports plugged before it (re-plugging an existing
+        instance's ports must not take away those it still has).
         """
         network_info = list(network_info or [])
         check_supported(network_info)
@@ -100,9 +103,11 @@ class Vifs(object):
                 plugged.append(vif)
         except Exception:
             with excutils.save_and_reraise_exception():
-                LOG.error('plugging the ports of %s failed; unplugging the '
-                          '%d already plugged', instance.uuid, len(plugged))
-                self.unplug_all(instance, reversed(plugged))
+                if rollback:
+                    LOG.error('plugging the ports of %s failed; unplugging '
+                              'the %d already plugged', instance.uuid,
+                              len(plugged))
+                    self.unplug_all(instance, reversed(plugged))
         return plugged
 
     def unplug_all(self, instance, network_info):
