@@ -51,8 +51,12 @@ def image_meta(**props):
                                         'properties': props})
 
 
-def vif(vif_type='ovs', hybrid=False, mtu=1450, **kw):
-    """A Neutron port as nova hands it over, bound as ML2/OVS binds."""
+def vif(vif_type='ovs', hybrid=False, mtu=1450, datapath_type=None, **kw):
+    """A Neutron port as nova hands it over, bound as ML2/OVS binds.
+
+    ``datapath_type`` is the OVS agent's (``netdev`` for the userspace
+    datapath); nova's Neutron API sets ``delegate_create``.
+    """
     network = network_model.Network(
         id='9b0c1d2e-3f40-4152-8637-48596a7b8c9d', bridge='br-int',
         label='private',
@@ -60,6 +64,9 @@ def vif(vif_type='ovs', hybrid=False, mtu=1450, **kw):
     details = {network_model.VIF_DETAILS_PORT_FILTER: True}
     if vif_type == 'ovs':
         details[network_model.VIF_DETAILS_OVS_HYBRID_PLUG] = hybrid
+        if datapath_type:
+            details[network_model.VIF_DETAILS_OVS_DATAPATH_TYPE] = \
+                datapath_type
     values = dict(id=PORT_ID, address=MAC, network=network, type=vif_type,
                   details=details, devname=TAP, ovs_interfaceid=PORT_ID,
                   active=False, delegate_create=True)
