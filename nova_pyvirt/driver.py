@@ -45,6 +45,7 @@ from nova_pyvirt.hypervisor import connection
 from nova_pyvirt.hypervisor import guest as guest_mod
 from nova_pyvirt.hypervisor import host as host_mod
 from nova_pyvirt.migration import cold as cold_migration
+from nova_pyvirt.network import events as network_events
 from nova_pyvirt.network import vifs as network_vifs
 from nova_pyvirt.report import resources
 from nova_pyvirt.report import traits
@@ -189,8 +190,11 @@ class PyVirtDriver(driver.ComputeDriver):
         return design
 
     def _start_guest(self, instance, image_meta, network_info, disks,
-                     volumes, power_on=True, remove_on_failure=False):
+                     volumes, power_on=True, remove_on_failure=False,
+                     paused=False):
         """Design the guest, define it and, if ``power_on``, launch it.
+
+        ``paused``: launched paused (its ports are not wired up yet).
 
         ``disks`` are the instance's local disks (a :class:`DiskSet`),
         ``volumes`` its connected volumes.  When a step fails the error is
@@ -206,7 +210,7 @@ class PyVirtDriver(driver.ComputeDriver):
                                   volumes)
             domain = self._host.define_domain(design.domain.to_xml())
             if power_on:
-                guest_mod.Guest(domain).launch()
+                guest_mod.Guest(domain).launch(paused=paused)
         except Exception:
             with excutils.save_and_reraise_exception():
                 if remove_on_failure:
@@ -227,9 +231,8 @@ class PyVirtDriver(driver.ComputeDriver):
                                        block_device_info, self._image_api,
                                        files)
             volumes = self._volumes.connect_all(block_device_info, instance)
-            plugged = self._plug_ports(instance, network_info, image_meta)
-            self._start_guest(instance, image_meta, network_info, disks,
-                              volumes, power_on, remove_on_failure=True)
+            self._plug_and_start(instance, image_meta, network_info, disks,
+                                 volumes, power_on, plugged)
         except Exception:
             with excutils.save_and_reraise_exception():
                 LOG.error('spawn of %s failed; removing what it created',
@@ -329,6 +332,39 @@ class PyVirtDriver(driver.ComputeDriver):
     def _plug_ports(self, instance, network_info, image_meta):
         """Plug a new guest's ports; on a failure none stays plugged."""
         return self._vifs.plug_all(instance, network_info, image_meta)
+
+    def _plug_and_start(self, instance, image_meta, network_info, disks,
+                        volumes, power_on, plugged):
+        """Plug a new guest's ports, start it once Neutron wired them.
+
+        As nova's libvirt driver: the events are registered for before the
+        ports are plugged, the guest is started paused and only resumed
+        once every port is reported plugged (see
+        :mod:`nova_pyvirt.network.events`). The ports plugged are added to
+        ``plugged`` as soon as they are, for the caller to unplug should
+        anything fail; a domain defined here is removed on any failure.
+        """
+        can_pause = (power_on and
+                     self._virt_type in design_machine.QEMU_VIRT_TYPES)
+        events = network_events.expected_events(CONF, network_info or [],
+                                                can_pause)
+        try:
+            with network_events.wait_for_plugged(self.virtapi, CONF,
+                                                 instance, events):
+                plugged.extend(self._plug_ports(instance, network_info,
+                                                image_meta))
+                self._start_guest(instance, image_meta, network_info, disks,
+                                  volumes, power_on, remove_on_failure=True,
+                                  paused=bool(events))
+            if events:
+                self._guest(instance).unpause()
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                try:
+                    domain = self._host.get_guest(instance)
+                except exception.InstanceNotFound:
+                    domain = None   # never defined, or removed already
+                self._remove_guest(domain)
 
     def plug_vifs(self, instance, network_info):
         # nova-compute calls this at startup for every instance of the host,

@@ -43,3 +43,18 @@ class UnsupportedVifType(exception.VirtualInterfacePlugException):
 
     msg_fmt = _("Port %(port_id)s has vif_type %(vif_type)s, which this "
                 "driver cannot plug (supported: %(supported)s)")
+
+
+class VifPlugTimeout(exception.VirtualInterfaceCreateException):
+    """Neutron did not report the ports plugged in time (spawn fails)."""
+
+    msg_fmt = _("Neutron did not report port(s) %(ports)s of instance "
+                "%(instance_uuid)s plugged within %(timeout)d s "
+                "([DEFAULT] vif_plugging_timeout)")
+
+
+class VifPlugFailed(exception.VirtualInterfaceCreateException):
+    """Neutron reported a port's plugging failed (spawn fails)."""
+
+    msg_fmt = _("Neutron reported %(event)s failed for instance "
+                "%(instance_uuid)s")

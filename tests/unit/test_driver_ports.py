@@ -218,3 +218,98 @@ class LifecyclePortsTest(PortsTestCase):
         self.assertIn(self.ports[0]['id'], self.osvif.plugged)
         self.assertNotIn(('unplug', self.ports[0]['id']),
                          self.osvif.journal)
+
+
+class NeutronEventsTest(PortsTestCase):
+    """spawn waits for network-vif-plugged with the guest paused."""
+
+    def setUp(self):
+        super().setUp()
+        self.virtapi = self.fx.virtapi
+        self.conf = self.fx.conf
+        self.conf.set(group=None, vif_plugging_timeout=7,
+                      vif_plugging_is_fatal=True)
+        # Neutron reports the first two down; the tap port is up already.
+        self.ports[2]['active'] = True
+
+    def expected(self):
+        return [('network-vif-plugged', self.ports[0]['id']),
+                ('network-vif-plugged', self.ports[1]['id'])]
+
+    def test_events_awaited_with_the_guest_paused_then_resumed(self):
+        self.spawn()
+
+        self.assertEqual([(self.expected(), 7)], self.virtapi.waits)
+        # When the body ended: ports plugged, domain started paused.
+        self.assertEqual([(True, True)], self.virtapi.bodies)
+        domain = self.host.defined[0]
+        self.assertEqual(['createWithFlags', 'resume'], domain.calls)
+        self.assertTrue(domain.start_flags &
+                        virt_fakes.libvirt.VIR_DOMAIN_START_PAUSED)
+        self.assertTrue(domain.active)
+        self.assertFalse(domain.paused)
+        self.assertEqual(2, len(self.osvif.plugged))
+
+    def test_timeout_fatal_fails_cleanly_naming_the_ports(self):
+        self.virtapi.outcome = 'timeout'
+
+        exc = self.assertRaises(exception.VifPlugTimeout, self.spawn)
+
+        self.assertIn(self.ports[0]['id'], str(exc))
+        self.assertIn(self.ports[1]['id'], str(exc))
+        self.assertNothingLeft()
+        self.assertEqual(['createWithFlags', 'destroy', 'undefineFlags'],
+                         self.host.defined[0].calls)
+
+    def test_timeout_not_fatal_starts_the_guest(self):
+        self.conf.set(group=None, vif_plugging_is_fatal=False)
+        self.virtapi.outcome = 'timeout'
+
+        self.spawn()
+
+        domain = self.host.defined[0]
+        self.assertEqual(['createWithFlags', 'resume'], domain.calls)
+        self.assertFalse(domain.paused)
+        self.assertEqual(2, len(self.osvif.plugged))
+
+    def test_failed_event_fatal_fails_cleanly(self):
+        self.virtapi.outcome = 'failed'
+
+        exc = self.assertRaises(exception.VifPlugFailed, self.spawn)
+
+        self.assertIn(self.ports[0]['id'], str(exc))
+        self.assertNothingLeft()
+
+    def test_failed_event_not_fatal_goes_on(self):
+        self.conf.set(group=None, vif_plugging_is_fatal=False)
+        self.virtapi.outcome = 'failed'
+        self.spawn()
+        self.assertFalse(self.host.defined[0].paused)
+        self.assertTrue(self.host.defined[0].active)
+
+    def test_launch_failure_inside_the_wait_cleans_up(self):
+        self.host.start_error = virt_fakes.libvirt_error('no /dev/kvm')
+        self.assertRaises(type(self.host.start_error), self.spawn)
+        self.assertNothingLeft()
+
+    def test_no_wait_when_every_port_is_up(self):
+        for vif in self.ports:
+            vif['active'] = True
+        self.spawn()
+        self.assertEqual([], self.virtapi.waits)
+        self.assertEqual(['createWithFlags'], self.host.defined[0].calls)
+        self.assertFalse(self.host.defined[0].paused)
+
+    def test_no_wait_when_timeout_is_zero_or_not_powered_on(self):
+        self.conf.set(group=None, vif_plugging_timeout=0)
+        self.spawn()
+        self.assertEqual(['createWithFlags'], self.host.defined[0].calls)
+        self.assertEqual([], self.virtapi.waits)
+
+    def test_no_wait_when_not_powered_on(self):
+        self.driver.spawn(self.fx.context, self.instance,
+                          self.instance.image_meta, [], None, {},
+                          network_info=self.ports,
+                          block_device_info=self.bdi, power_on=False)
+        self.assertEqual([], self.virtapi.waits)
+        self.assertEqual([], self.host.defined[0].calls)
