@@ -14,7 +14,8 @@
 
 Each method delegates: guest design builds the XML (:mod:`design`),
 :mod:`host` and :mod:`guest` talk to libvirt, :mod:`storage` prepares local
-disks, :mod:`volume` connects and disconnects volumes, :mod:`resources`
+disks, :mod:`volume` connects and disconnects volumes, :mod:`network`
+plugs and unplugs ports, :mod:`resources`
 reports what the host offers.  No XML and no commands are written here,
 and no libvirt domain is called directly: ``Guest`` does that.
 """
@@ -44,6 +45,8 @@ from nova_pyvirt.hypervisor import connection
 from nova_pyvirt.hypervisor import guest as guest_mod
 from nova_pyvirt.hypervisor import host as host_mod
 from nova_pyvirt.migration import cold as cold_migration
+from nova_pyvirt.network import events as network_events
+from nova_pyvirt.network import vifs as network_vifs
 from nova_pyvirt.report import resources
 from nova_pyvirt.report import traits
 from nova_pyvirt.storage import cache_manager
@@ -90,6 +93,7 @@ class PyVirtDriver(driver.ComputeDriver):
         self._host_ip = CONF.my_ip
         self._host_name = CONF.host
         self._volumes = attachment.Volumes(CONF, self._host)
+        self._vifs = network_vifs.Vifs()
         self._disks = instance_disks.InstanceDisks(CONF)
         self._image_cache_manager = cache_manager.ImageCacheManager(CONF)
         self._migration = cold_migration.ColdMigration(CONF, self._disks)
@@ -186,8 +190,11 @@ class PyVirtDriver(driver.ComputeDriver):
         return design
 
     def _start_guest(self, instance, image_meta, network_info, disks,
-                     volumes, power_on=True, remove_on_failure=False):
+                     volumes, power_on=True, remove_on_failure=False,
+                     paused=False):
         """Design the guest, define it and, if ``power_on``, launch it.
+
+        ``paused``: launched paused (its ports are not wired up yet).
 
         ``disks`` are the instance's local disks (a :class:`DiskSet`),
         ``volumes`` its connected volumes.  When a step fails the error is
@@ -203,7 +210,7 @@ class PyVirtDriver(driver.ComputeDriver):
                                   volumes)
             domain = self._host.define_domain(design.domain.to_xml())
             if power_on:
-                guest_mod.Guest(domain).launch()
+                guest_mod.Guest(domain).launch(paused=paused)
         except Exception:
             with excutils.save_and_reraise_exception():
                 if remove_on_failure:
@@ -212,20 +219,25 @@ class PyVirtDriver(driver.ComputeDriver):
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
+        # A port this driver cannot plug fails the spawn before anything
+        # is created.
+        network_vifs.check_supported(network_info)
         files = self._files(instance)
         if not files.create():
             raise exception.InstanceExists(name=instance.name)
+        plugged = []
         try:
             disks = self._disks.create(context, instance, image_meta,
                                        block_device_info, self._image_api,
                                        files)
             volumes = self._volumes.connect_all(block_device_info, instance)
-            self._start_guest(instance, image_meta, network_info, disks,
-                              volumes, power_on, remove_on_failure=True)
+            self._plug_and_start(instance, image_meta, network_info, disks,
+                                 volumes, power_on, plugged)
         except Exception:
             with excutils.save_and_reraise_exception():
                 LOG.error('spawn of %s failed; removing what it created',
                           instance.uuid)
+                self._vifs.unplug_all(instance, plugged)
                 self._volumes.disconnect_all(block_device_info, instance)
                 self._disks.delete(instance, files)
         LOG.info('instance %s spawned', instance.uuid)
@@ -259,12 +271,17 @@ class PyVirtDriver(driver.ComputeDriver):
             self._guest(instance).undefine()
         except exception.InstanceNotFound:
             pass
+        if destroy_vifs:
+            self._vifs.unplug_all(instance, network_info)
         self._volumes.disconnect_all(block_device_info, instance)
         if destroy_disks:
             self._disks.delete(instance, self._files(instance))
 
     def _hard_reboot(self, context, instance, network_info,
                      block_device_info=None):
+        # The ports stay plugged: destroying the domain leaves the hybrid
+        # bridge and a tap port's device in place, and libvirt puts a
+        # direct OVS port back on the bridge when the guest starts.
         try:
             guest = self._guest(instance)
             if guest.is_active():
@@ -309,6 +326,55 @@ class PyVirtDriver(driver.ComputeDriver):
         except exception.InstanceNotFound:
             pass
         self._hard_reboot(context, instance, network_info, block_device_info)
+
+    # -- ports ---------------------------------------------------------
+
+    def _plug_ports(self, instance, network_info, image_meta):
+        """Plug a new guest's ports; on a failure none stays plugged."""
+        return self._vifs.plug_all(instance, network_info, image_meta)
+
+    def _plug_and_start(self, instance, image_meta, network_info, disks,
+                        volumes, power_on, plugged):
+        """Plug a new guest's ports, start it once Neutron wired them.
+
+        As nova's libvirt driver: the events are registered for before the
+        ports are plugged, the guest is started paused and only resumed
+        once every port is reported plugged (see
+        :mod:`nova_pyvirt.network.events`). The ports plugged are added to
+        ``plugged`` as soon as they are, for the caller to unplug should
+        anything fail; a domain defined here is removed on any failure.
+        """
+        can_pause = (power_on and
+                     self._virt_type in design_machine.QEMU_VIRT_TYPES)
+        events = network_events.expected_events(CONF, network_info or [],
+                                                can_pause)
+        try:
+            with network_events.wait_for_plugged(self.virtapi, CONF,
+                                                 instance, events):
+                plugged.extend(self._plug_ports(instance, network_info,
+                                                image_meta))
+                self._start_guest(instance, image_meta, network_info, disks,
+                                  volumes, power_on, remove_on_failure=True,
+                                  paused=bool(events))
+            if events:
+                self._guest(instance).unpause()
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                try:
+                    domain = self._host.get_guest(instance)
+                except exception.InstanceNotFound:
+                    domain = None   # never defined, or removed already
+                self._remove_guest(domain)
+
+    def plug_vifs(self, instance, network_info):
+        # nova-compute calls this at startup for every instance of the host,
+        # whose ports may be gone after a host reboot: plugging is
+        # idempotent and unplugs nothing an instance already had.
+        self._vifs.plug_all(instance, network_info, instance.image_meta,
+                            rollback=False)
+
+    def unplug_vifs(self, instance, network_info):
+        self._vifs.unplug_all(instance, network_info)
 
     def pause(self, instance):
         self._guest(instance).pause()

@@ -29,3 +29,32 @@ class InvalidHostConfiguration(exception.InvalidConfiguration):
     """A ``[pyvirt]`` option the host cannot honour; raised at startup."""
 
     msg_fmt = _("[pyvirt] %(option)s = %(value)s: %(reason)s")
+
+
+class UnsupportedVifType(exception.VirtualInterfacePlugException):
+    """A port bound with a ``vif_type`` this driver cannot plug.
+
+    Raised before anything is plugged or written, by guest design and by
+    the network package alike, so the fault names the port and its type.
+    A plug exception for nova: at startup nova-compute puts an instance
+    whose port is refused (``binding_failed`` in its cache) in ERROR
+    instead of giving up on the host's other instances.
+    """
+
+    msg_fmt = _("Port %(port_id)s has vif_type %(vif_type)s, which this "
+                "driver cannot plug (supported: %(supported)s)")
+
+
+class VifPlugTimeout(exception.VirtualInterfaceCreateException):
+    """Neutron did not report the ports plugged in time (spawn fails)."""
+
+    msg_fmt = _("Neutron did not report port(s) %(ports)s of instance "
+                "%(instance_uuid)s plugged within %(timeout)d s "
+                "([DEFAULT] vif_plugging_timeout)")
+
+
+class VifPlugFailed(exception.VirtualInterfaceCreateException):
+    """Neutron reported a port's plugging failed (spawn fails)."""
+
+    msg_fmt = _("Neutron reported %(event)s failed for instance "
+                "%(instance_uuid)s")

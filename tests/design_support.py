@@ -15,6 +15,7 @@
 import fixtures
 from oslo_config import fixture as config_fixture
 
+from nova.network import model as network_model
 from nova import objects
 
 from nova_pyvirt import conf as pyvirt_conf
@@ -24,6 +25,9 @@ objects.register_all()
 
 UUID = '2e1ea3a6-2bd9-4b7c-9d0b-5d5d1f1f0a01'
 VOLUME_ID = '5f4a2b1c-0d3e-4f5a-8b6c-7d8e9f0a1b2c'
+PORT_ID = '5e4f6a7b-8c9d-4e0f-a1b2-c3d4e5f60718'
+MAC = 'fa:16:3e:12:34:56'
+TAP = ('tap' + PORT_ID)[:network_model.NIC_NAME_LEN]
 
 
 def flavor(vcpus=2, memory_mb=512, root_gb=1, extra_specs=None, **kw):
@@ -45,6 +49,29 @@ def image_meta(**props):
     return objects.ImageMeta.from_dict({'id': 'c0ffee00-0000-4000-8000-'
                                               '000000000001',
                                         'properties': props})
+
+
+def vif(vif_type='ovs', hybrid=False, mtu=1450, datapath_type=None, **kw):
+    """A Neutron port as nova hands it over, bound as ML2/OVS binds.
+
+    ``datapath_type`` is the OVS agent's (``netdev`` for the userspace
+    datapath); nova's Neutron API sets ``delegate_create``.
+    """
+    network = network_model.Network(
+        id='9b0c1d2e-3f40-4152-8637-48596a7b8c9d', bridge='br-int',
+        label='private',
+        meta={'mtu': mtu} if mtu else {})
+    details = {network_model.VIF_DETAILS_PORT_FILTER: True}
+    if vif_type == 'ovs':
+        details[network_model.VIF_DETAILS_OVS_HYBRID_PLUG] = hybrid
+        if datapath_type:
+            details[network_model.VIF_DETAILS_OVS_DATAPATH_TYPE] = \
+                datapath_type
+    values = dict(id=PORT_ID, address=MAC, network=network, type=vif_type,
+                  details=details, devname=TAP, ovs_interfaceid=PORT_ID,
+                  active=False, delegate_create=True)
+    values.update(kw)
+    return network_model.VIF(**values)
 
 
 def guest_request(flavor_=None, image=None, instance_dir='/srv/i/vm1',

@@ -20,6 +20,9 @@ cannot provide with an error naming the property.
 
 from oslo_log import log as logging
 
+from nova.network import model as network_model
+from nova.virt import hardware
+
 from nova_pyvirt.design import machine
 from nova_pyvirt import exception
 from nova_pyvirt.xml import devices as dev
@@ -29,46 +32,100 @@ LOG = logging.getLogger(__name__)
 GUEST_AGENT_CHANNEL = 'org.qemu.guest_agent.0'
 VIF_MODELS = ('virtio', 'e1000', 'e1000e', 'rtl8139', 'ne2k_pci', 'pcnet',
               'vmxnet3', 'igb')
+SUPPORTED_VIF_TYPES = (network_model.VIF_TYPE_OVS, network_model.VIF_TYPE_TAP)
+# The kernel's limit of queues per tap device (since Linux 4.0).
+MAX_TAP_QUEUES = 256
 
 
-def vif_model(image_meta):
+def vif_model(image_meta, domain_caps=None):
+    """The NIC model of ``hw_vif_model`` (virtio by default).
+
+    libvirt 9 does not list NIC models in its domain capabilities, so the
+    host's QEMU models are the ones checked (the same list the host
+    reports as ``COMPUTE_NET_VIF_MODEL_*`` traits); a libvirt that does
+    list them (an ``<interface>`` with a ``modelType`` enum) is believed.
+    """
     model = image_meta.properties.get('hw_vif_model') or 'virtio'
-    if model not in VIF_MODELS:
+    supported = VIF_MODELS
+    caps = domain_caps.device('interface') if domain_caps is not None \
+        else None
+    if caps is not None and caps.enum('modelType'):
+        supported = tuple(caps.enum('modelType'))
+    if model not in supported:
         raise exception.InvalidImageProperty(
             name='hw_vif_model', value=model,
             reason='QEMU guests support NIC models %s' % ', '.join(
-                VIF_MODELS))
+                supported))
     return model
 
 
-def interface(vif, model):
-    """A nova VIF (``nova.network.model.VIF``) as an ``<interface>``."""
-    vif_type = vif['type']
-    nic = dev.Interface(mac_address=vif['address'], model=model)
+def vif_queues(conf, flavor, image_meta, model):
+    """Queues of each virtio NIC: None, or one per vCPU, capped.
+
+    As nova's libvirt driver: ``hw_vif_multiqueue_enabled`` (image) or
+    ``hw:vif_multiqueue_enabled`` (flavor) gives a virtio NIC one queue
+    pair per vCPU, at most ``[libvirt] max_queues``. When that is unset
+    nova caps by kernel version; every kernel this driver supports (4.0 and
+    later) allows 256 queues per tap, so 256 is the cap (and design stays
+    free of host reads).
+    """
+    if model != 'virtio':
+        return None
+    if not hardware.get_vif_multiqueue_constraint(flavor, image_meta):
+        return None
+    cap = conf.libvirt.max_queues or MAX_TAP_QUEUES
+    return min(flavor.vcpus, cap)
+
+
+def hybrid_bridge_name(vif):
+    """The ``qbr`` Linux bridge os-vif builds for a hybrid-plugged port."""
+    return ('qbr' + vif['id'])[:network_model.NIC_NAME_LEN]
+
+
+def interface(vif, model, queues=None):
+    """A nova VIF (``nova.network.model.VIF``) as an ``<interface>``.
+
+    ``vif_type=ovs`` plugged directly is a bridge interface on the
+    integration bridge whose ``<virtualport type='openvswitch'>`` carries
+    the Neutron port id, so libvirt adds the tap to OVS with
+    ``external_ids:iface-id`` set, which is how the OVS agent (or OVN)
+    finds the port. Hybrid-plugged (``details['ovs_hybrid_plug']``), the
+    tap goes on the port's ``qbr`` Linux bridge instead, and os-vif has
+    joined that bridge to OVS: no virtualport. ``vif_type=tap`` is an
+    ethernet interface on the tap device the network package created
+    (``managed='no'``: libvirt must neither create nor delete it).
+    """
+    vif_type = vif.get('type')
+    if vif_type not in SUPPORTED_VIF_TYPES:
+        raise exception.UnsupportedVifType(
+            port_id=vif.get('id'), vif_type=vif_type,
+            supported=', '.join(SUPPORTED_VIF_TYPES))
     details = vif.get('details') or {}
     network = vif.get('network') or {}
-    mtu = (network.get('meta') or {}).get('mtu')
-    if vif_type in ('bridge', 'ovs'):
+    nic = dev.Interface(mac_address=vif['address'])
+    if vif_type == network_model.VIF_TYPE_OVS:
         nic.type = 'bridge'
-        nic.source_bridge = network.get('bridge') or details.get(
-            'bridge_name')
-        if vif_type == 'ovs':
+        if details.get(network_model.VIF_DETAILS_OVS_HYBRID_PLUG):
+            nic.source_bridge = hybrid_bridge_name(vif)
+        else:
+            nic.source_bridge = network.get('bridge') or details.get(
+                'bridge_name')
             nic.virtualport_type = 'openvswitch'
             nic.virtualport_interfaceid = vif.get('ovs_interfaceid') or \
                 vif['id']
-    elif vif_type in ('tap', 'ethernet'):
-        nic.type = 'ethernet'
-    elif vif_type == 'vhostuser':
-        nic.type = 'vhostuser'
-        nic.source_type = 'unix'
-        nic.source_path = details.get('vhostuser_socket')
-        nic.source_mode = details.get('vhostuser_mode', 'server')
+        if vif.get('devname'):
+            nic.target_dev = vif['devname']
     else:
-        raise exception.NovaException(
-            'VIF %s has type %r, which this driver cannot plug' % (
-                vif.get('id'), vif_type))
-    if vif.get('devname') and vif_type != 'vhostuser':
+        nic.type = 'ethernet'
         nic.target_dev = vif['devname']
+        nic.target_managed = False
+    if model:
+        nic.model = model
+    if queues:
+        # vhost: the kernel's virtio-net backend, which multiqueue needs.
+        nic.driver_name = 'vhost'
+        nic.driver_queues = queues
+    mtu = (network.get('meta') or {}).get('mtu')
     if mtu:
         nic.mtu = int(mtu)
     return nic

@@ -19,6 +19,7 @@ upload.  Each records what was done to it, so a test can say what was
 undone and what was kept.
 """
 
+import contextlib
 import os
 import types
 
@@ -105,10 +106,12 @@ class FakeDomain(object):
 
     def createWithFlags(self, flags):
         self.calls.append('createWithFlags')
+        self.start_flags = flags
         if self.start_error is not None:
             self.active = self.started
             raise self.start_error
         self.active = True
+        self.paused = bool(flags & libvirt.VIR_DOMAIN_START_PAUSED)
 
     def destroy(self):
         self.calls.append('destroy')
@@ -281,6 +284,41 @@ class ImageAPI(object):
         self.uploads.append((image_id, metadata, data.read()))
 
 
+class FakeVirtAPI(virtapi.VirtAPI):
+    """nova-compute's event waits, answered as a test says.
+
+    ``waits`` records ``(event names, timeout)`` of each wait, and
+    ``bodies`` what the domain looked like once the body had run (the
+    guest must be paused then). ``outcome``: ``'plugged'`` (every event
+    comes), ``'timeout'`` (none comes) or ``'failed'`` (Neutron reports
+    the first one failed, given to the error callback as nova does).
+    """
+
+    def __init__(self, host):
+        super().__init__()
+        self.host = host
+        self.waits = []
+        self.bodies = []
+        self.outcome = 'plugged'
+
+    @contextlib.contextmanager
+    def wait_for_instance_event(self, instance, event_names, timeout=300,
+                                error_callback=None):
+        self.waits.append((list(event_names), timeout))
+        yield
+        domain = self.host.domains.get(instance.uuid)
+        self.bodies.append(None if domain is None else
+                           (domain.active, domain.paused))
+        if not event_names:
+            return
+        if self.outcome == 'timeout':
+            raise exception.InstanceEventTimeout()
+        if self.outcome == 'failed':
+            name, tag = event_names[0]
+            error_callback(objects.InstanceExternalEvent.make_key(name, tag),
+                           instance)
+
+
 class DriverFixture(fixtures.Fixture):
     """A PyVirtDriver on :class:`FakeHost`, fake volumes and image API.
 
@@ -303,7 +341,8 @@ class DriverFixture(fixtures.Fixture):
         self.images = ImageAPI()
         self.host = FakeHost()
         self.context = nova_context.get_admin_context()
-        self.driver = pyvirt_driver.PyVirtDriver(virtapi.VirtAPI(),
+        self.virtapi = FakeVirtAPI(self.host)
+        self.driver = pyvirt_driver.PyVirtDriver(self.virtapi,
                                                  image_api=self.images)
         self.driver._host = self.host
         self.driver._volumes = attachment.Volumes(self.conf.conf, self.host)

@@ -66,7 +66,7 @@ class DesignMatrixTest(base.BaseTestCase):
             volumes=[request.VolumeDisk(
                 support.VOLUME_ID,
                 xml.devices.Disk(type='block', source_dev='/dev/sdz'))],
-            network_info=[{'id': 'port-1', 'type': 'ethernet',
+            network_info=[{'id': 'port-1', 'type': 'tap',
                            'address': 'fa:16:3e:00:00:01',
                            'devname': 'tap-port-1', 'network': {}}])
 

@@ -1,0 +1,315 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The driver's ports: plugged before the guest starts, never left behind.
+
+The driver runs on the fakes of :mod:`virt_fakes` with the real network
+package; only os-vif's plug and unplug (which need root and a switch) are
+replaced by a recorder, which fails on the port it is told to.
+"""
+
+import os
+
+import fixtures
+from os_vif import objects as osv_objects
+from oslotest import base
+
+from nova_pyvirt import exception
+from nova_pyvirt.network import vifs
+from tests import design_support as support
+from tests.unit import virt_fakes
+
+VOL_BOOT = 'a0000000-0000-4000-8000-000000000001'
+
+
+def port(n, vif_type='ovs', hybrid=False):
+    pid = 'b%07d-0000-4000-8000-000000000000' % n
+    return support.vif(vif_type, hybrid=hybrid, id=pid, ovs_interfaceid=pid,
+                       devname=('tap' + pid)[:14],
+                       address='fa:16:3e:00:00:%02x' % n)
+
+
+class OsVifRecorder(object):
+    """os-vif's plug/unplug: a journal, the plugged set, failures."""
+
+    def __init__(self):
+        self.journal = []
+        self.plugged = set()
+        self.fail_plug = None
+
+    def plug(self, vif, info):
+        self.journal.append(('plug', vif.id))
+        if vif.id == self.fail_plug:
+            raise RuntimeError('ovsdb went away plugging %s' % vif.id)
+        self.plugged.add(vif.id)
+
+    def unplug(self, vif, info):
+        self.journal.append(('unplug', vif.id))
+        self.plugged.discard(vif.id)
+
+
+class PortsTestCase(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.fx = self.useFixture(virt_fakes.DriverFixture())
+        self.driver = self.fx.driver
+        self.host = self.fx.host
+        self.instance = self.fx.instance(swap=1)
+        self.bdi = virt_fakes.VolumeBackend.block_device_info(VOL_BOOT)
+        self.directory = self.fx.instance_dir(self.instance)
+        osv_objects.register_all()
+        self.osvif = OsVifRecorder()
+        self.useFixture(fixtures.MockPatch('os_vif.plug', self.osvif.plug))
+        self.useFixture(fixtures.MockPatch('os_vif.unplug',
+                                           self.osvif.unplug))
+        self.useFixture(fixtures.MockPatch('os_vif.initialize'))
+        self.useFixture(fixtures.MockPatchObject(vifs, '_initialized',
+                                                 False))
+        self.taps = set()
+        self.useFixture(fixtures.MockPatch(
+            'nova.privsep.linux_net.create_tap_dev',
+            lambda dev, mac, multiqueue=False: self.taps.add(dev)))
+        self.useFixture(fixtures.MockPatch(
+            'nova.privsep.linux_net.delete_net_dev',
+            lambda dev: self.taps.discard(dev)))
+        self.ports = [port(1), port(2, hybrid=True), port(3, 'tap')]
+
+    def spawn(self, network_info=None):
+        self.driver.spawn(self.fx.context, self.instance,
+                          self.instance.image_meta, [], None, {},
+                          network_info=(self.ports if network_info is None
+                                        else network_info),
+                          block_device_info=self.bdi)
+
+    def assertNoPortLeft(self):
+        self.assertEqual(set(), self.osvif.plugged)
+        self.assertEqual(set(), self.taps)
+
+    def assertNothingLeft(self):
+        self.assertNoPortLeft()
+        self.assertFalse(os.path.exists(self.directory))
+        self.assertEqual(set(), self.fx.volumes.connected)
+        for domain in self.host.defined:
+            self.assertFalse(domain.defined)
+            self.assertFalse(domain.active)
+
+
+class SpawnPortsTest(PortsTestCase):
+
+    def test_ports_plugged_before_the_domain_is_defined(self):
+        order = []
+        define = self.host.define_domain
+
+        def recording_define(xml_text):
+            order.append(('define', set(self.osvif.plugged),
+                          set(self.taps)))
+            return define(xml_text)
+        self.host.define_domain = recording_define
+
+        self.spawn()
+
+        self.assertEqual(
+            [('define', {self.ports[0]['id'], self.ports[1]['id']},
+              {self.ports[2]['devname']})], order)
+        self.assertTrue(self.host.defined[0].active)
+        self.assertEqual(self.ports, self.fx.requests[0].network_info)
+
+    def test_plug_fails_midway_unplugs_the_earlier_ports(self):
+        self.osvif.fail_plug = self.ports[1]['id']
+
+        self.assertRaises(RuntimeError, self.spawn)
+
+        self.assertEqual([('plug', self.ports[0]['id']),
+                          ('plug', self.ports[1]['id']),
+                          ('unplug', self.ports[0]['id'])],
+                         self.osvif.journal)
+        self.assertEqual([], self.host.defined)
+        self.assertEqual([], self.fx.requests)
+        self.assertNothingLeft()
+
+    def test_launch_fails_unplugs_every_port_and_leaves_no_domain(self):
+        error = virt_fakes.libvirt_error('cannot open /dev/kvm')
+        self.host.start_error = error
+
+        raised = self.assertRaises(type(error), self.spawn)
+
+        self.assertIs(error, raised)
+        self.assertNothingLeft()
+        self.assertEqual(['createWithFlags', 'undefineFlags'],
+                         self.host.defined[0].calls)
+        self.assertIn(('unplug', self.ports[0]['id']), self.osvif.journal)
+        self.assertIn(('unplug', self.ports[1]['id']), self.osvif.journal)
+
+    def test_design_fails_unplugs_every_port(self):
+        self.fx.design_error = exception.InvalidImageProperty(
+            name='hw_vif_model', value='x', reason='no')
+
+        self.assertRaises(exception.InvalidImageProperty, self.spawn)
+
+        self.assertNothingLeft()
+        self.assertEqual([], self.host.defined)
+
+    def test_unsupported_vif_type_fails_before_anything(self):
+        bad = port(4, 'vhostuser')
+
+        exc = self.assertRaises(exception.UnsupportedVifType, self.spawn,
+                                [self.ports[0], bad])
+
+        self.assertIn(bad['id'], str(exc))
+        self.assertIn('vhostuser', str(exc))
+        self.assertFalse(os.path.exists(self.directory))
+        self.assertEqual([], self.fx.volumes.journal)
+        self.assertEqual([], self.osvif.journal)
+        self.assertEqual([], self.host.defined)
+
+
+class LifecyclePortsTest(PortsTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.spawn()
+        self.osvif.journal = []
+
+    def test_destroy_unplugs_every_port(self):
+        self.driver.destroy(self.fx.context, self.instance, self.ports,
+                            block_device_info=self.bdi)
+        self.assertNothingLeft()
+
+    def test_cleanup_keeps_ports_when_told(self):
+        self.driver.cleanup(self.fx.context, self.instance, self.ports,
+                            block_device_info=self.bdi, destroy_vifs=False)
+        self.assertEqual(2, len(self.osvif.plugged))
+        self.assertEqual(1, len(self.taps))
+
+    def test_hard_reboot_and_power_on_keep_the_ports(self):
+        self.driver.reboot(self.fx.context, self.instance, self.ports,
+                           'HARD', block_device_info=self.bdi)
+        self.driver.power_off(self.instance)
+        self.driver.power_on(self.fx.context, self.instance, self.ports,
+                             block_device_info=self.bdi)
+        self.assertEqual([], [c for c in self.osvif.journal
+                              if c[0] == 'unplug'])
+        self.assertEqual(2, len(self.osvif.plugged))
+        self.assertEqual(1, len(self.taps))
+
+    def test_unplug_vifs_then_plug_vifs(self):
+        self.driver.unplug_vifs(self.instance, self.ports)
+        self.assertNoPortLeft()
+        self.driver.plug_vifs(self.instance, self.ports)
+        self.assertEqual({self.ports[0]['id'], self.ports[1]['id']},
+                         self.osvif.plugged)
+        self.assertEqual({self.ports[2]['devname']}, self.taps)
+
+    def test_plug_vifs_failure_keeps_what_was_plugged(self):
+        # At host start-up a port that fails must not unplug the others.
+        self.osvif.fail_plug = self.ports[1]['id']
+        self.assertRaises(RuntimeError, self.driver.plug_vifs,
+                          self.instance, self.ports)
+        self.assertIn(self.ports[0]['id'], self.osvif.plugged)
+        self.assertNotIn(('unplug', self.ports[0]['id']),
+                         self.osvif.journal)
+
+
+class NeutronEventsTest(PortsTestCase):
+    """spawn waits for network-vif-plugged with the guest paused."""
+
+    def setUp(self):
+        super().setUp()
+        self.virtapi = self.fx.virtapi
+        self.conf = self.fx.conf
+        self.conf.set(group=None, vif_plugging_timeout=7,
+                      vif_plugging_is_fatal=True)
+        # Neutron reports the first two down; the tap port is up already.
+        self.ports[2]['active'] = True
+
+    def expected(self):
+        return [('network-vif-plugged', self.ports[0]['id']),
+                ('network-vif-plugged', self.ports[1]['id'])]
+
+    def test_events_awaited_with_the_guest_paused_then_resumed(self):
+        self.spawn()
+
+        self.assertEqual([(self.expected(), 7)], self.virtapi.waits)
+        # When the body ended: ports plugged, domain started paused.
+        self.assertEqual([(True, True)], self.virtapi.bodies)
+        domain = self.host.defined[0]
+        self.assertEqual(['createWithFlags', 'resume'], domain.calls)
+        self.assertTrue(domain.start_flags &
+                        virt_fakes.libvirt.VIR_DOMAIN_START_PAUSED)
+        self.assertTrue(domain.active)
+        self.assertFalse(domain.paused)
+        self.assertEqual(2, len(self.osvif.plugged))
+
+    def test_timeout_fatal_fails_cleanly_naming_the_ports(self):
+        self.virtapi.outcome = 'timeout'
+
+        exc = self.assertRaises(exception.VifPlugTimeout, self.spawn)
+
+        self.assertIn(self.ports[0]['id'], str(exc))
+        self.assertIn(self.ports[1]['id'], str(exc))
+        self.assertNothingLeft()
+        self.assertEqual(['createWithFlags', 'destroy', 'undefineFlags'],
+                         self.host.defined[0].calls)
+
+    def test_timeout_not_fatal_starts_the_guest(self):
+        self.conf.set(group=None, vif_plugging_is_fatal=False)
+        self.virtapi.outcome = 'timeout'
+
+        self.spawn()
+
+        domain = self.host.defined[0]
+        self.assertEqual(['createWithFlags', 'resume'], domain.calls)
+        self.assertFalse(domain.paused)
+        self.assertEqual(2, len(self.osvif.plugged))
+
+    def test_failed_event_fatal_fails_cleanly(self):
+        self.virtapi.outcome = 'failed'
+
+        exc = self.assertRaises(exception.VifPlugFailed, self.spawn)
+
+        self.assertIn(self.ports[0]['id'], str(exc))
+        self.assertNothingLeft()
+
+    def test_failed_event_not_fatal_goes_on(self):
+        self.conf.set(group=None, vif_plugging_is_fatal=False)
+        self.virtapi.outcome = 'failed'
+        self.spawn()
+        self.assertFalse(self.host.defined[0].paused)
+        self.assertTrue(self.host.defined[0].active)
+
+    def test_launch_failure_inside_the_wait_cleans_up(self):
+        self.host.start_error = virt_fakes.libvirt_error('no /dev/kvm')
+        self.assertRaises(type(self.host.start_error), self.spawn)
+        self.assertNothingLeft()
+
+    def test_no_wait_when_every_port_is_up(self):
+        for vif in self.ports:
+            vif['active'] = True
+        self.spawn()
+        self.assertEqual([], self.virtapi.waits)
+        self.assertEqual(['createWithFlags'], self.host.defined[0].calls)
+        self.assertFalse(self.host.defined[0].paused)
+
+    def test_no_wait_when_timeout_is_zero_or_not_powered_on(self):
+        self.conf.set(group=None, vif_plugging_timeout=0)
+        self.spawn()
+        self.assertEqual(['createWithFlags'], self.host.defined[0].calls)
+        self.assertEqual([], self.virtapi.waits)
+
+    def test_no_wait_when_not_powered_on(self):
+        self.driver.spawn(self.fx.context, self.instance,
+                          self.instance.image_meta, [], None, {},
+                          network_info=self.ports,
+                          block_device_info=self.bdi, power_on=False)
+        self.assertEqual([], self.virtapi.waits)
+        self.assertEqual([], self.host.defined[0].calls)
