@@ -17,6 +17,9 @@ import re
 DISK_LINE = re.compile(r'^PYVIRT-DISK name=(\S+) serial=(\S+) size=(\d+)'
                        r'(?: event=(\S+))? marker=(.*)$')
 REMOVED_LINE = re.compile(r'^PYVIRT-DISK name=(\S+) event=removed')
+NIC_LINE = re.compile(r'^PYVIRT-NET name=(\S+) mac=(\S+)(?: event=(\S+))? '
+                      r'addr=(\S+)$')
+NIC_REMOVED_LINE = re.compile(r'^PYVIRT-NET name=(\S+) event=removed')
 # QEMU cuts virtio-blk serials to 20 bytes.
 SERIAL_LEN = 20
 
@@ -35,4 +38,17 @@ def disk_reports(console):
 def removed_reports(console):
     return [m.group(1) for m in
             (REMOVED_LINE.match(line.strip()) for line in
+             console.splitlines()) if m]
+
+
+def nic_reports(console):
+    """``[(name, mac, event, addr)]`` in console order; addr ``-``: none."""
+    return [m.groups() for m in
+            (NIC_LINE.match(line.strip()) for line in console.splitlines())
+            if m]
+
+
+def nic_removed_reports(console):
+    return [m.group(1) for m in
+            (NIC_REMOVED_LINE.match(line.strip()) for line in
              console.splitlines()) if m]

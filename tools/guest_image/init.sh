@@ -3,7 +3,9 @@
 #
 # Reports what the guest sees on /dev/console (the serial port with
 # console=ttyS0) using the line protocol described in README.md, then keeps
-# polling for hot-plugged / unplugged disks until it is powered off.
+# polling for hot-plugged / unplugged disks and NICs until it is powered
+# off.  Like a cloud image, it configures every NIC with a DHCP client and
+# serves a known string over HTTP on port 80.
 #
 # This file is copied verbatim into the initramfs by build.py.
 
@@ -212,6 +214,89 @@ if [ "$POWEROFF" = 1 ]; then
     poweroff -f
 fi
 
+# --- network ---------------------------------------------------------------
+# Every NIC (other than lo) present after boot or hot-plugged later is
+# brought up and configured by DHCP (busybox udhcpc), in the background so
+# that a slow or absent DHCP server holds up nothing else.  The result is one
+# PYVIRT-NET line per NIC; busybox httpd serves /srv/www on port 80.
+NET_RUN=/run/pyvirt-net
+mkdir -p "$NET_RUN" /srv/www /etc/pyvirt
+echo "PYVIRT-HTTP hello from the test guest" > /srv/www/index.html
+cat > /etc/pyvirt/udhcpc.script <<'SCRIPT'
+#!/bin/sh
+# udhcpc event script: configure $interface, record the address.
+case "$1" in
+    deconfig)
+        ip -4 addr flush dev "$interface"
+        ip link set "$interface" up
+        ;;
+    bound|renew)
+        prefix=$mask
+        if [ -z "$prefix" ]; then
+            eval "$(ipcalc -p "$ip" "$subnet")"
+            prefix=$PREFIX
+        fi
+        ip -4 addr flush dev "$interface"
+        ip addr add "$ip/$prefix" dev "$interface"
+        if [ -n "$router" ] && ! ip route show | grep -q '^default'; then
+            # shellcheck disable=SC2086 # the first router only
+            set -- $router
+            ip route add default via "$1" dev "$interface"
+        fi
+        echo "$ip/$prefix" > "/run/pyvirt-net/$interface.addr"
+        ;;
+esac
+exit 0
+SCRIPT
+chmod 0755 /etc/pyvirt/udhcpc.script
+ip link set lo up
+NET_HTTPD=0
+
+# net_up NAME MAC [EXTRA]: bring NAME up, run DHCP, print its line.
+net_up() {
+    n=$1
+    mac=$2
+    extra=$3
+    rm -f "$NET_RUN/$n.addr"
+    ip link set "$n" up
+    udhcpc -f -q -n -t 20 -T 1 -A 1 -i "$n" -s /etc/pyvirt/udhcpc.script \
+        >/dev/null 2>&1
+    addr=-
+    [ -r "$NET_RUN/$n.addr" ] && addr=$(cat "$NET_RUN/$n.addr")
+    extra=${extra:+ $extra}
+    echo "PYVIRT-NET name=$n mac=$mac$extra addr=$addr"
+}
+
+# Identity of every NIC: "name sysfs-path" (as for disks).
+list_nics() {
+    for p in /sys/class/net/*; do
+        n=${p##*/}
+        case "$n" in lo|'*') continue ;; esac
+        echo "$n $(readlink "$p")"
+    done
+}
+
+# net_poll [EXTRA]: bring up the NICs that are new since the last call,
+# report those that are gone.
+: > "$NET_RUN/known"
+net_poll() {
+    list_nics > "$NET_RUN/now"
+    while read -r n path; do
+        grep -qxF "$n $path" "$NET_RUN/now" ||
+            echo "PYVIRT-NET name=$n event=removed"
+    done < "$NET_RUN/known"
+    while read -r n path; do
+        grep -qxF "$n $path" "$NET_RUN/known" && continue
+        if [ "$NET_HTTPD" = 0 ]; then
+            httpd -p 80 -h /srv/www && NET_HTTPD=1
+        fi
+        mac=$(cat "/sys/class/net/$n/address" 2>/dev/null)
+        net_up "$n" "${mac:--}" "$1" &
+    done < "$NET_RUN/now"
+    mv "$NET_RUN/now" "$NET_RUN/known"
+}
+net_poll
+
 # --- hot-plug watch --------------------------------------------------------
 uptime_s() {
     read -r up _ < /proc/uptime
@@ -230,6 +315,7 @@ while :; do
         grep -qxF "$d $path" /run/disks.known || report_disk "$d" event=added
     done < /run/disks.now
     mv /run/disks.now /run/disks.known
+    net_poll event=added
     now=$(uptime_s)
     if [ "$now" -ge "$next_alive" ]; then
         read -r up _ < /proc/uptime
