@@ -56,6 +56,9 @@ def _load_build_module():
 
 
 build = _load_build_module()
+# As tests/fixtures/driver.py: PYVIRT_GUEST_IMAGE_DIR builds elsewhere than
+# the checkout's shared cache.
+OUTPUT = os.environ.get('PYVIRT_GUEST_IMAGE_DIR') or build.DEFAULT_OUTPUT
 
 _built = []
 
@@ -63,7 +66,8 @@ _built = []
 def ensure_image():
     """Run build.py once per process (it is idempotent across processes)."""
     if not _built:
-        proc = subprocess.run([sys.executable, BUILD_PY], check=False,
+        proc = subprocess.run([sys.executable, BUILD_PY, '--output', OUTPUT],
+                              check=False,
                               stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT,
                               universal_newlines=True,
@@ -71,7 +75,7 @@ def ensure_image():
         if proc.returncode != 0:
             raise AssertionError('build.py failed (exit %s):\n%s'
                                  % (proc.returncode, proc.stdout))
-        _built.append(build.DEFAULT_OUTPUT)
+        _built.append(OUTPUT)
     return _built[0]
 
 
