@@ -17,11 +17,11 @@ in the capabilities document and ``virConnectCompareCPU``/baseline input, so
 one class covers all three.
 """
 
-from nova_pyvirt.xml.core import Children
-from nova_pyvirt.xml.core import Enum
-from nova_pyvirt.xml.core import Field
-from nova_pyvirt.xml.core import INT
-from nova_pyvirt.xml.core import XMLObject
+from nova_pyvirt.xml.fields import Children
+from nova_pyvirt.xml.fields import Enum
+from nova_pyvirt.xml.fields import Field
+from nova_pyvirt.xml.fields import INT
+from nova_pyvirt.xml.fields import XMLObject
 
 CPU_MODES = ('custom', 'host-model', 'host-passthrough', 'maximum')
 FEATURE_POLICIES = ('force', 'require', 'optional', 'disable', 'forbid')
@@ -51,9 +51,7 @@ class CPUCache(XMLObject):
 
 class CPU(XMLObject):
     TAG = 'cpu'
-    ORDER = {'': ('arch', 'model', 'vendor', 'microcode', 'signature',
-                  'counter', 'topology', 'maxphysaddr', 'cache', 'feature',
-                  'pages', 'numa')}
+    ORDER = {'microcode': ('signature', 'counter'), 'feature': ('pages',)}
 
     mode = Field('@mode', Enum(*CPU_MODES))
     match = Field('@match', Enum('minimum', 'exact', 'strict'))

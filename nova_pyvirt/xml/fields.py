@@ -1,0 +1,605 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The declarations model classes are made of: fields and ``XMLObject``.
+
+An :class:`XMLObject` wraps one lxml element and stores nothing else: each
+field is a descriptor bound to a path below that element (path syntax in
+:mod:`nova_pyvirt.xml._tree`), so parsing keeps whatever the model does not
+know, editing a field touches only its nodes, and serializing writes the
+tree back.  A model class is a ``TAG`` and a list of fields::
+
+    class Watchdog(Device):
+        TAG = 'watchdog'
+        model = Field('@model')
+        action = Field('@action')
+
+Field kinds: :class:`Field` (an attribute or element text, converted by a
+value kind such as :data:`INT` or :class:`Enum`), :class:`Flag`,
+:class:`Scaled`, :class:`Child`, :class:`Children`, :class:`Values`, and
+:class:`Switch` for tagged unions.  Every field reads with ``__get__`` and
+writes with ``write`` (``None`` clears it through ``clear``).
+"""
+
+import copy
+
+from lxml import etree
+
+from nova_pyvirt.xml import _tree
+from nova_pyvirt.xml._tree import XMLDocumentError
+from nova_pyvirt.xml._tree import XMLError
+from nova_pyvirt.xml._tree import XMLValueError
+
+
+# -- value kinds: XML text to Python values and back -------------------------
+
+class Kind(object):
+    """A string field's text as it is."""
+
+    name = 'string'
+
+    def to_python(self, text):
+        return text
+
+    def to_text(self, value):
+        return str(value)
+
+
+class _Int(Kind):
+    name = 'integer'
+
+    def to_python(self, text):
+        text = text.strip()
+        return int(text, 16) if text.lower().startswith('0x') else int(text)
+
+    def to_text(self, value):
+        if isinstance(value, bool):
+            raise ValueError(value)
+        if isinstance(value, str):
+            self.to_python(value)
+            return value.strip()
+        return str(int(value))
+
+
+class _Bool(Kind):
+    def __init__(self, true, false):
+        self.words = {true: True, false: False}
+        self.texts = {True: true, False: false}
+        self.name = '%s or %s' % (true, false)
+
+    def to_python(self, text):
+        return self.words[text.strip()]
+
+    def to_text(self, value):
+        if value is True or value is False:
+            return self.texts[value]
+        if value in self.words:
+            return value
+        raise ValueError(value)
+
+
+class Enum(Kind):
+    """A string limited to the given choices when written."""
+
+    def __init__(self, *choices):
+        self.choices = choices
+        self.name = 'one of %s' % ', '.join(choices)
+
+    def to_text(self, value):
+        if value not in self.choices:
+            raise ValueError(value)
+        return value
+
+
+STR = Kind()
+INT = _Int()
+YESNO = _Bool('yes', 'no')
+ONOFF = _Bool('on', 'off')
+
+
+def canonical(element):
+    """C14N bytes of an element, ignoring whitespace between elements."""
+    if isinstance(element, XMLObject):
+        element = element.element
+    clone = copy.deepcopy(element)
+    for node in clone.iter():
+        if len(node) and node.text is not None and not node.text.strip():
+            node.text = None
+        if node.tail is not None and not node.tail.strip():
+            node.tail = None
+    clone.tail = None
+    return etree.tostring(clone, method='c14n')
+
+
+# -- fields ------------------------------------------------------------------
+
+class Field(object):
+    """A scalar at a path: an attribute (``.../@name``) or element text."""
+
+    def __init__(self, path, kind=STR, doc=None):
+        self.path = _tree.Path(path)
+        self.kind = kind
+        self.name = self.owner = None
+        self.__doc__ = doc
+        self._find = self.path.find
+
+    def __set_name__(self, owner, name):
+        self.name = name
+        self.owner = owner.__name__
+
+    def describe(self):
+        return '%s.%s (%s)' % (self.owner, self.name, self.path.text)
+
+    def _element_path(self):
+        if self.path.attr is not None or not self.path.steps:
+            raise XMLError('a %s path must end in an element: %r'
+                           % (type(self).__name__, self.path.text))
+        return self.path.steps
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        element = self._find(obj._element)
+        if element is None:
+            return None
+        attr = self.path.attr
+        return self._value(element.text if attr is None else element.get(attr))
+
+    def _value(self, text):
+        if text is None:
+            return None
+        try:
+            return self.kind.to_python(text)
+        except (ValueError, KeyError):
+            raise XMLValueError('%s holds %r, expected %s'
+                                % (self.describe(), text, self.kind.name))
+
+    def __set__(self, obj, value):
+        if value is None:
+            self.clear(obj)
+        else:
+            self.write(obj, value)
+
+    def __delete__(self, obj):
+        self.clear(obj)
+
+    def to_text(self, value):
+        try:
+            return self.kind.to_text(value)
+        except (ValueError, KeyError, TypeError):
+            raise XMLValueError('cannot set %s to %r: expected %s'
+                                % (self.describe(), value, self.kind.name))
+
+    def write(self, obj, value):
+        text = self.to_text(value)
+        element = _tree.ensure(obj, self.path.steps)
+        if self.path.attr is None:
+            element.text = text
+        else:
+            element.set(self.path.attr, text)
+
+    def clear(self, obj):
+        element = self._find(obj._element)
+        if element is not None:
+            if self.path.attr is None:
+                element.text = None
+            else:
+                element.attrib.pop(self.path.attr, None)
+            _tree.prune(obj, element)
+
+
+def _remove(obj, element):
+    """Remove ``element`` and then whichever of its parents are empty."""
+    if element is not None:
+        parent = element.getparent()
+        parent.remove(element)
+        _tree.prune(obj, parent)
+
+
+class _ElementField(Field):
+    """A field whose path ends in an element, which clearing removes."""
+
+    def __init__(self, path, kind=STR, doc=None):
+        super(_ElementField, self).__init__(path, kind, doc)
+        self._steps = self._element_path()
+
+    def clear(self, obj):
+        _remove(obj, self._find(obj._element))
+
+
+class Flag(_ElementField):
+    """True when the element at the path exists (``<acpi/>``)."""
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return self._find(obj._element) is not None
+
+    def write(self, obj, value):
+        if value is True:
+            _tree.ensure(obj, self._steps)
+        elif value is False:
+            self.clear(obj)
+        else:
+            raise XMLValueError('cannot set %s to %r: expected True or False'
+                                % (self.describe(), value))
+
+
+_SCALE = {
+    'b': 1, 'bytes': 1,
+    'kb': 10 ** 3, 'k': 2 ** 10, 'kib': 2 ** 10,
+    'mb': 10 ** 6, 'm': 2 ** 20, 'mib': 2 ** 20,
+    'gb': 10 ** 9, 'g': 2 ** 30, 'gib': 2 ** 30,
+    'tb': 10 ** 12, 't': 2 ** 40, 'tib': 2 ** 40,
+    'pb': 10 ** 15, 'p': 2 ** 50, 'pib': 2 ** 50,
+    'eb': 10 ** 18, 'e': 2 ** 60, 'eib': 2 ** 60,
+}
+
+
+class Scaled(_ElementField):
+    """An integer element with a ``unit=`` attribute, read in a fixed unit.
+
+    ``Scaled('./memory', unit='KiB')`` reads ``<memory unit='GiB'>2</memory>``
+    as 2097152 and writes values back as ``unit='KiB'``.  ``default_unit`` is
+    what libvirt assumes when the attribute is missing.
+    """
+
+    def __init__(self, path, unit='KiB', default_unit=None, doc=None):
+        super(Scaled, self).__init__(path, INT, doc)
+        self.unit = unit
+        self.default_unit = default_unit or unit
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        element = self._find(obj._element)
+        number = None if element is None else self._value(element.text)
+        if number is None:
+            return None
+        unit = element.get('unit', self.default_unit)
+        try:
+            factor = _SCALE[unit.lower()]
+        except KeyError:
+            raise XMLValueError('%s has unknown unit %r'
+                                % (self.describe(), unit))
+        return number * factor // _SCALE[self.unit.lower()]
+
+    def write(self, obj, value):
+        text = self.to_text(value)
+        element = _tree.ensure(obj, self._steps)
+        element.text = text
+        element.set('unit', self.unit)
+
+
+class Child(_ElementField):
+    """A single sub-object at a path, typed by ``cls``."""
+
+    def __init__(self, path, cls, doc=None):
+        super(Child, self).__init__(path, doc=doc)
+        self.cls = cls
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        element = self._find(obj._element)
+        return None if element is None else self.cls.wrap(element)
+
+    def write(self, obj, value):
+        if not isinstance(value, self.cls):
+            raise XMLValueError('cannot set %s to %r: expected %s'
+                                % (self.describe(), value, self.cls.__name__))
+        self.clear(obj)
+        parent = _tree.ensure(obj, self._steps[:-1])
+        _tree.place(obj, parent, self._steps[-1].prefix, value._element)
+
+
+class ChildList(object):
+    """A live list view over the elements one :class:`Children` names."""
+
+    def __init__(self, obj, field):
+        self._obj = obj
+        self._field = field
+
+    def _elements(self):
+        parent = self._field.path.find_parent(self._obj._element)
+        return [] if parent is None else self._field.last.all(parent)
+
+    def __len__(self):
+        return len(self._elements())
+
+    def __iter__(self):
+        return map(self._field.wrap, self._elements())
+
+    def __getitem__(self, index):
+        return list(self)[index]
+
+    def __eq__(self, other):
+        return list(self) == list(other)
+
+    def __repr__(self):
+        return repr(list(self))
+
+    def append(self, item):
+        field, obj = self._field, self._obj
+        field.check(item)
+        _tree.place(obj, _tree.ensure(obj, field.path.steps[:-1]),
+                    field.last.prefix, item._element)
+        return item
+
+    def extend(self, items):
+        for item in items:
+            self.append(item)
+
+    def remove(self, item):
+        for element in self._elements():
+            if element is item.element or canonical(element) == canonical(
+                    item.element):
+                _remove(self._obj, element)
+                return
+        raise ValueError('%r is not in %s' % (item, self._field.describe()))
+
+    def clear(self):
+        elements = self._elements()
+        for element in elements:
+            element.getparent().remove(element)
+        if elements:
+            _tree.prune(self._obj, self._field.path.find_parent(
+                self._obj._element))
+
+
+class Children(Field):
+    """Every element matching a path, as a list of ``cls`` objects.
+
+    ``cls`` may also be a callable choosing the class from the element (used
+    for device lists, where each tag has its own class).
+    """
+
+    def __init__(self, path, cls, doc=None):
+        super(Children, self).__init__(path, doc=doc)
+        self.last = self._element_path()[-1]
+        self.cls = cls if isinstance(cls, type) else XMLObject
+        self.wrap = cls.wrap if isinstance(cls, type) else cls
+
+    def check(self, item):
+        if not isinstance(item, self.cls):
+            raise XMLValueError('cannot add %r to %s'
+                                % (item, self.describe()))
+        if self.last.tag not in ('*', item._element.tag):
+            raise XMLValueError('cannot add <%s> to %s' % (
+                item.element.tag, self.describe()))
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else ChildList(obj, self)
+
+    def write(self, obj, values):
+        values = list(values)
+        self.clear(obj)
+        ChildList(obj, self).extend(values)
+
+    def clear(self, obj):
+        ChildList(obj, self).clear()
+
+
+class Values(Field):
+    """A list of strings: one attribute (or the text) of repeated elements.
+
+    ``Values('./os/boot/@dev')`` reads ``['hd', 'cdrom']``; writing replaces
+    the elements.
+    """
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        parent = self.path.find_parent(obj._element)
+        elements = [] if parent is None else self.path.steps[-1].all(parent)
+        attr = self.path.attr
+        return [e.text if attr is None else e.get(attr) for e in elements]
+
+    def write(self, obj, values):
+        texts = [self.to_text(value) for value in values]
+        self.clear(obj)
+        parent = _tree.ensure(obj, self.path.steps[:-1])
+        last = self.path.steps[-1]
+        for text in texts:
+            element = _tree.place(obj, parent, last.prefix, last.new())
+            if self.path.attr is None:
+                element.text = text
+            else:
+                element.set(self.path.attr, text)
+
+    def clear(self, obj):
+        parent = self.path.find_parent(obj._element)
+        if parent is not None:
+            for element in self.path.steps[-1].all(parent):
+                parent.remove(element)
+            _tree.prune(obj, parent)
+
+
+class Switch(object):
+    """A value stored in one of several fields, chosen by another field.
+
+    ``source_path = Switch('type', file=source_file, block=source_dev)``
+    reads ``source_file`` when ``type == 'file'``.  It models libvirt's tagged
+    unions (a disk's source is a file, a device, a directory...).
+    """
+
+    def __init__(self, selector, **choices):
+        self.selector = selector
+        self.choices = choices
+        self.name = None
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        field = self.choices.get(getattr(obj, self.selector))
+        return None if field is None else field.__get__(obj)
+
+    def __set__(self, obj, value):
+        key = getattr(obj, self.selector)
+        if key not in self.choices:
+            raise XMLValueError(
+                'cannot set %s.%s when %s is %r (expected one of %s)' % (
+                    type(obj).__name__, self.name, self.selector, key,
+                    ', '.join(self.choices)))
+        self.choices[key].__set__(obj, value)
+
+
+# -- objects -----------------------------------------------------------------
+
+class XMLObject(object):
+    """A typed view over one element; the element is the only storage.
+
+    Subclasses set ``TAG`` and declare fields.  New child elements go in the
+    order the fields name them, a class's own fields before the ones it
+    inherits (so a device's ``<alias>`` and ``<address>`` come last).
+    ``ORDER`` places the child tags no field names: it maps the path of a
+    field-named element (``'.'``: the start) to the tags that follow it,
+    e.g. ``{'source': ('backingStore', 'mirror')}``.
+    """
+
+    TAG = None
+    ORDER = {}
+    _order = {}
+    _setters = {}
+    # The elements kept alive for wrap_document (None: not such a view).
+    _keep = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        seen = set()
+        paths = []
+        setters = {}
+        for klass in cls.__mro__:
+            for name, value in vars(klass).items():
+                if name in seen:
+                    continue
+                seen.add(name)
+                if isinstance(value, Field):
+                    paths.append(value.path)
+                if isinstance(value, (Field, Switch, property)):
+                    setters[name] = value.__set__
+        cls._order = _tree.compile_order(paths, cls.ORDER)
+        cls._setters = setters
+
+    def __init__(self, _element=None, **values):
+        if _element is None:
+            if self.TAG is None:
+                raise TypeError('%s has no TAG; wrap an element instead'
+                                % type(self).__name__)
+            _element = _tree.new_element(self.TAG)
+            # (See wrap_document; this keeps new children's proxies.)
+            self._keep = []
+        self._element = _element
+        cls = type(self)
+        for name, value in values.items():
+            setter = cls._setters.get(name)
+            if setter is not None:
+                setter(self, value)
+            elif isinstance(getattr(cls, name, None),
+                            (Field, Switch, property)):
+                # A field added to the class after it was made.
+                setattr(self, name, value)
+            else:
+                raise TypeError('%s has no field %r' % (cls.__name__, name))
+
+    @classmethod
+    def with_tag(cls, tag, **values):
+        """Build an object whose element name is chosen by the caller.
+
+        For classes that describe a shape shared by several elements, such
+        as the device kinds of domain capabilities.
+        """
+        return cls(_tree.new_element(tag), **values)
+
+    @classmethod
+    def wrap(cls, element):
+        """A view over an existing element (no copy)."""
+        obj = cls.__new__(cls)
+        obj._element = element
+        return obj
+
+    @classmethod
+    def from_xml(cls, text):
+        """Parse a document whose root must be this class's element."""
+        element = _tree.parse_element(text)
+        if cls.TAG is not None and element.tag != _tree.qualify(cls.TAG):
+            raise XMLDocumentError('expected a <%s> document, got <%s>'
+                                   % (cls.TAG, element.tag))
+        return cls.wrap_document(element)
+
+    @classmethod
+    def wrap_document(cls, element):
+        """A view over a whole parsed document, for reading it many times.
+
+        Besides :meth:`wrap`, the view holds a reference to every element
+        of the document as it is now.  That is no cache: lookups walk the
+        live tree every time.  It keeps lxml's Python objects for those
+        elements alive, so walks reuse them instead of building new ones
+        at each step.
+        """
+        obj = cls.wrap(element)
+        obj._keep = list(element.iter())
+        return obj
+
+    @property
+    def element(self):
+        """The underlying lxml element: the escape hatch to raw XML."""
+        return self._element
+
+    def to_xml(self, pretty=True):
+        """The element as XML text; indented (two spaces) if ``pretty``.
+
+        A document root is written with the comments and processing
+        instructions around it.  Serializing never changes the tree: the
+        serializer indents where the tree has no whitespace between
+        elements and keeps what whitespace there is, so a document that
+        kept its whitespace when parsed comes out formatted as it came in.
+        """
+        element = self._element
+        if element.getparent() is None:
+            node = element.getroottree()
+        else:
+            # A copy declares only the namespaces the element uses, where
+            # serializing it in place would repeat all its ancestors' ones.
+            node = copy.deepcopy(element)
+            node.tail = None
+        text = etree.tostring(node, encoding='unicode', pretty_print=pretty)
+        return text[:-1] if pretty and text.endswith('\n') else text
+
+    def __str__(self):
+        return self.to_xml()
+
+    def __repr__(self):
+        return '<%s %s>' % (type(self).__name__, self.to_xml(pretty=False))
+
+    def __eq__(self, other):
+        if not isinstance(other, XMLObject):
+            return NotImplemented
+        return canonical(self._element) == canonical(other._element)
+
+    __hash__ = None
+
+    def __getstate__(self):
+        # For copy.copy(), copy.deepcopy() and pickle: the references
+        # wrap_document() keeps are no part of the object.
+        state = self.__dict__.copy()
+        state.pop('_keep', None)
+        return state
+
+    def copy(self):
+        """A detached deep copy."""
+        clone = copy.deepcopy(self._element)
+        clone.tail = None
+        return type(self).wrap(clone)
