@@ -264,8 +264,8 @@ def domain_capabilities():
 
 def secret():
     return secret_mod.Secret(ephemeral=False, private=True, uuid=UUID,
-                          description='CHAP secret for volume 1',
-                          usage_type='iscsi', usage_target='vol-1')
+                             description='CHAP secret for volume 1',
+                             usage_type='iscsi', usage_target='vol-1')
 
 
 def pools():
@@ -292,7 +292,8 @@ def pools():
                                      name='127.0.0.1')],
                                  source_devices=[storage_pool.SourceDevice(
                                      path='iqn.2010-10.org.openstack:t1')],
-                                 source_initiator_iqn='iqn.2026-11.org.x:host'),
+                                 source_initiator_iqn=(
+                                     'iqn.2026-11.org.x:host')),
     ]
 
 

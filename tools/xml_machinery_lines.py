@@ -61,8 +61,8 @@ def main(argv):
         total, machinery = machinery_lines(path)
         count += machinery
         if '-v' in argv:
-            print('%5d of %5d  %s' % (machinery, total,
-                                       os.path.relpath(path, _ROOT)))
+            print('%5d of %5d  %s'
+                  % (machinery, total, os.path.relpath(path, _ROOT)))
     print('XML machinery: %d lines' % count)
 
 

@@ -18,6 +18,7 @@ which guest architectures/domain types it runs; ``<domainCapabilities>``
 type combination supports: CPU modes and models, firmware, device enums.
 """
 
+from nova_pyvirt.xml import cpudef
 from nova_pyvirt.xml.fields import Child
 from nova_pyvirt.xml.fields import Children
 from nova_pyvirt.xml.fields import Field
@@ -27,7 +28,6 @@ from nova_pyvirt.xml.fields import Scaled
 from nova_pyvirt.xml.fields import Values
 from nova_pyvirt.xml.fields import XMLObject
 from nova_pyvirt.xml.fields import YESNO
-from nova_pyvirt.xml import cpudef
 
 
 # -- <capabilities> ---------------------------------------------------------

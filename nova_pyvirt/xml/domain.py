@@ -17,6 +17,8 @@ are declared here; the ``<cpu>`` element is modelled in :mod:`cpu` and the
 devices in :mod:`devices`.
 """
 
+from nova_pyvirt.xml import cpudef
+from nova_pyvirt.xml import devices as dev
 from nova_pyvirt.xml.fields import Child
 from nova_pyvirt.xml.fields import Children
 from nova_pyvirt.xml.fields import Enum
@@ -28,8 +30,6 @@ from nova_pyvirt.xml.fields import Scaled
 from nova_pyvirt.xml.fields import Values
 from nova_pyvirt.xml.fields import XMLObject
 from nova_pyvirt.xml.fields import YESNO
-from nova_pyvirt.xml import cpudef
-from nova_pyvirt.xml import devices as dev
 
 # -- nova's metadata (namespace http://openstack.org/xmlns/libvirt/nova/1.1)
 
