@@ -10,25 +10,18 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The declarations model classes are made of: fields and ``XMLObject``.
+"""What model classes are made of: value kinds, fields and ``XMLObject``.
 
-An :class:`XMLObject` wraps one lxml element and stores nothing else: each
-field is a descriptor bound to a path below that element (path syntax in
-:mod:`nova_pyvirt.xml._tree`), so parsing keeps whatever the model does not
-know, editing a field touches only its nodes, and serializing writes the
-tree back.  A model class is a ``TAG`` and a list of fields::
+An :class:`XMLObject` wraps one lxml element and stores nothing else.  Each
+field is a data descriptor bound to a path below that element (the syntax
+is in :mod:`nova_pyvirt.xml._tree`): ``__get__`` reads the tree, ``__set__``
+writes it and ``None`` (or ``del``) clears it, so parsing keeps what the
+model does not know and editing a field touches only its nodes::
 
     class Watchdog(Device):
         TAG = 'watchdog'
         model = Field('@model')
         action = Field('@action')
-
-Field kinds: :class:`Field` (an attribute or element text, converted by a
-value kind such as :data:`INT` or :class:`Enum`), :class:`Flag`,
-:class:`Scaled`, :class:`Child`, :class:`Children`, :class:`Values`, and
-:class:`Switch` for tagged unions.  Each is a data descriptor: ``__get__``
-reads the tree, ``__set__`` writes it, and ``None`` (or ``del``) clears the
-field through its ``clear``.
 """
 
 import copy
@@ -41,10 +34,8 @@ from nova_pyvirt.xml._tree import XMLError
 from nova_pyvirt.xml._tree import XMLValueError
 
 
-# -- value kinds: XML text to Python values and back -------------------------
-
 class Kind(object):
-    """A string field's text as it is."""
+    """How a field's text maps to a Python value: here, as it is."""
 
     name = 'string'
 
@@ -62,8 +53,7 @@ class _Int(Kind):
         try:
             return int(text)  # (which ignores surrounding whitespace)
         except ValueError:
-            text = text.strip()
-            if not text.lower().startswith('0x'):
+            if not text.strip().lower().startswith('0x'):
                 raise
             return int(text, 16)
 
@@ -110,24 +100,6 @@ STR = Kind()
 INT = _Int()
 YESNO = _Bool('yes', 'no')
 ONOFF = _Bool('on', 'off')
-
-
-def canonical(element):
-    """C14N bytes of an element, ignoring whitespace between elements."""
-    if isinstance(element, XMLObject):
-        element = element.element
-    clone = copy.deepcopy(element)
-    for node in clone.iter():
-        if len(node) and node.text is not None and not node.text.strip():
-            node.text = None
-        if node.tail is not None and not node.tail.strip():
-            node.tail = None
-    clone.tail = None
-    return etree.tostring(clone, method='c14n')
-
-
-# -- fields ------------------------------------------------------------------
-
 _WALK_LIMIT = _tree.WALK_LIMIT
 
 
@@ -140,12 +112,11 @@ class Field(object):
         self.name = self.owner = None
         self.__doc__ = doc
         steps = self._steps = self.path.steps
-        self._parent_steps = steps[:-1]
         self._single = steps[0] if len(steps) == 1 else None
-        self._find = self.path.find
-        self._attr = self.path.attr
         self._tag = steps[0].tag if len(steps) == 1 and steps[0].plain \
             else None
+        self._find = self.path.find
+        self._attr = self.path.attr
         self._as_is = type(kind).to_python is Kind.to_python
         self._str_as_is = type(kind).to_text is Kind.to_text
 
@@ -155,11 +126,6 @@ class Field(object):
 
     def describe(self):
         return '%s.%s (%s)' % (self.owner, self.name, self.path.text)
-
-    def _element_path(self):
-        if self._attr is not None or not self._steps:
-            raise XMLError('a %s path must end in an element: %r'
-                           % (type(self).__name__, self.path.text))
 
     def __get__(self, obj, objtype=None):
         if obj is None:
@@ -185,34 +151,40 @@ class Field(object):
             raise XMLValueError('%s holds %r, expected %s'
                                 % (self.describe(), text, self.kind.name))
 
+    def _bad_value(self, value):
+        return XMLValueError('cannot set %s to %r: expected %s'
+                             % (self.describe(), value, self.kind.name))
+
     def __set__(self, obj, value):
         if value is None:
             return self.clear(obj)
         # Strings need no conversion: skipping it saves 5% of a build.
-        text = value if self._str_as_is and type(value) is str \
-            else self.to_text(value)
+        if not self._str_as_is or type(value) is not str:
+            try:
+                value = self.kind.to_text(value)
+            except (ValueError, KeyError, TypeError):
+                raise self._bad_value(value)
         # ensure() inlined for paths of no or one step: 7% of a build.
-        element, step = obj._element, self._single
-        if step is not None:
+        element, step, tag = obj._element, self._single, self._tag
+        if tag is not None and len(element) <= _WALK_LIMIT:
+            found = element[0] if len(element) else None
+            while found is not None and found.tag != tag:
+                found = found.getnext()
+            element = found if found is not None else _tree.place(
+                obj, element, (), step.new(), tag)
+        elif step is not None:
             found = step.first(element)
             element = found if found is not None else _tree.place(
                 obj, element, (), step.new(), step.tag)
         elif self._steps:
             element = _tree.ensure(obj, self._steps)
         if self._attr is None:
-            element.text = text
+            element.text = value
         else:
-            element.set(self._attr, text)
+            element.set(self._attr, value)
 
     def __delete__(self, obj):
         self.clear(obj)
-
-    def to_text(self, value):
-        try:
-            return self.kind.to_text(value)
-        except (ValueError, KeyError, TypeError):
-            raise XMLValueError('cannot set %s to %r: expected %s'
-                                % (self.describe(), value, self.kind.name))
 
     def clear(self, obj):
         element = self._find(obj._element)
@@ -224,25 +196,30 @@ class Field(object):
             _tree.prune(obj, element)
 
 
-def _remove(obj, element):
-    """Remove ``element`` and then whichever of its parents are empty."""
-    if element is not None:
-        parent = element.getparent()
-        parent.remove(element)
-        _tree.prune(obj, parent)
+class _ElementField(Field):
+    """A field whose path ends in an element, which clearing removes."""
+
+    def __init__(self, path, kind=STR, doc=None):
+        super(_ElementField, self).__init__(path, kind, doc)
+        if self._attr is not None or not self._steps:
+            raise XMLError('a %s path must end in an element: %r'
+                           % (type(self).__name__, path))
+        self._parent_steps = self._steps[:-1]
+        self._last = self._steps[-1]
+
+    def clear(self, obj):
+        element = self._find(obj._element)
+        if element is not None:
+            parent = element.getparent()
+            parent.remove(element)
+            _tree.prune(obj, parent)
 
 
-class Flag(Field):
+class Flag(_ElementField):
     """True when the element at the path exists (``<acpi/>``)."""
 
-    def __init__(self, path, doc=None):
-        super(Flag, self).__init__(path, doc=doc)
-        self._element_path()
-
     def __get__(self, obj, objtype=None):
-        if obj is None:
-            return self
-        return self._find(obj._element) is not None
+        return self if obj is None else self._find(obj._element) is not None
 
     def __set__(self, obj, value):
         if value is True:
@@ -253,22 +230,14 @@ class Flag(Field):
             raise XMLValueError('cannot set %s to %r: expected True or False'
                                 % (self.describe(), value))
 
-    def clear(self, obj):
-        _remove(obj, self._find(obj._element))
+
+_SCALE = {'b': 1, 'bytes': 1}
+for _power, _prefix in enumerate('kmgtpe', 1):
+    _SCALE.update({_prefix + 'b': 1000 ** _power, _prefix: 1024 ** _power,
+                   _prefix + 'ib': 1024 ** _power})
 
 
-_SCALE = {
-    'b': 1, 'bytes': 1,
-    'kb': 10 ** 3, 'k': 2 ** 10, 'kib': 2 ** 10,
-    'mb': 10 ** 6, 'm': 2 ** 20, 'mib': 2 ** 20,
-    'gb': 10 ** 9, 'g': 2 ** 30, 'gib': 2 ** 30,
-    'tb': 10 ** 12, 't': 2 ** 40, 'tib': 2 ** 40,
-    'pb': 10 ** 15, 'p': 2 ** 50, 'pib': 2 ** 50,
-    'eb': 10 ** 18, 'e': 2 ** 60, 'eib': 2 ** 60,
-}
-
-
-class Scaled(Field):
+class Scaled(_ElementField):
     """An integer element with a ``unit=`` attribute, read in a fixed unit.
 
     ``Scaled('./memory', unit='KiB')`` reads ``<memory unit='GiB'>2</memory>``
@@ -278,40 +247,31 @@ class Scaled(Field):
 
     def __init__(self, path, unit='KiB', default_unit=None, doc=None):
         super(Scaled, self).__init__(path, INT, doc)
-        self._element_path()
         self.unit = unit
         self.default_unit = default_unit or unit
 
     def __get__(self, obj, objtype=None):
-        if obj is None:
-            return self
-        element = self._find(obj._element)
+        element = None if obj is None else self._find(obj._element)
         if element is None or element.text is None:
-            return None
-        number = self._convert(element.text)
+            return self if obj is None else None
         unit = element.get('unit', self.default_unit)
-        try:
-            factor = _SCALE[unit.lower()]
-        except KeyError:
+        if unit.lower() not in _SCALE:
             raise XMLValueError('%s has unknown unit %r'
                                 % (self.describe(), unit))
-        return number * factor // _SCALE[self.unit.lower()]
+        return (self._convert(element.text) * _SCALE[unit.lower()]
+                // _SCALE[self.unit.lower()])
 
     def __set__(self, obj, value):
         super(Scaled, self).__set__(obj, value)
         if value is not None:
             self._find(obj._element).set('unit', self.unit)
 
-    def clear(self, obj):
-        _remove(obj, self._find(obj._element))
 
-
-class Child(Field):
+class Child(_ElementField):
     """A single sub-object at a path, typed by ``cls``."""
 
     def __init__(self, path, cls, doc=None):
         super(Child, self).__init__(path, doc=doc)
-        self._element_path()
         self.cls = cls
         self._wrap = cls.wrap
 
@@ -328,10 +288,7 @@ class Child(Field):
         self.clear(obj)
         if value is not None:
             _tree.place(obj, _tree.ensure(obj, self._parent_steps),
-                        self._steps[-1].prefix, value._element)
-
-    def clear(self, obj):
-        _remove(obj, self._find(obj._element))
+                        self._last.prefix, value._element)
 
 
 class ChildList(object):
@@ -343,7 +300,7 @@ class ChildList(object):
 
     def _elements(self):
         parent = self._field.find_parent(self._obj._element)
-        return [] if parent is None else self._field.last.all(parent)
+        return [] if parent is None else self._field._last.all(parent)
 
     def __len__(self):
         return len(self._elements())
@@ -362,9 +319,12 @@ class ChildList(object):
 
     def append(self, item):
         field, obj = self._field, self._obj
-        field.check(item)
+        if not isinstance(item, field.cls) or field._last.tag not in (
+                '*', item._element.tag):
+            raise XMLValueError('cannot add %r to %s'
+                                % (item, field.describe()))
         _tree.place(obj, _tree.ensure(obj, field._parent_steps),
-                    field.last.prefix, item._element)
+                    field._last.prefix, item._element)
         return item
 
     def extend(self, items):
@@ -375,7 +335,9 @@ class ChildList(object):
         for element in self._elements():
             if element is item.element or canonical(element) == canonical(
                     item.element):
-                _remove(self._obj, element)
+                parent = element.getparent()
+                parent.remove(element)
+                _tree.prune(self._obj, parent)
                 return
         raise ValueError('%r is not in %s' % (item, self._field.describe()))
 
@@ -387,7 +349,7 @@ class ChildList(object):
             _tree.prune(self._obj, self._field.find_parent(self._obj._element))
 
 
-class Children(Field):
+class Children(_ElementField):
     """Every element matching a path, as a list of ``cls`` objects.
 
     ``cls`` may also be a callable choosing the class from the element (used
@@ -396,19 +358,9 @@ class Children(Field):
 
     def __init__(self, path, cls, doc=None):
         super(Children, self).__init__(path, doc=doc)
-        self._element_path()
-        self.last = self._steps[-1]
         self.find_parent = self.path.find_parent
         self.cls = cls if isinstance(cls, type) else XMLObject
         self.wrap = cls.wrap if isinstance(cls, type) else cls
-
-    def check(self, item):
-        if not isinstance(item, self.cls):
-            raise XMLValueError('cannot add %r to %s'
-                                % (item, self.describe()))
-        if self.last.tag not in ('*', item._element.tag):
-            raise XMLValueError('cannot add <%s> to %s' % (
-                item.element.tag, self.describe()))
 
     def __get__(self, obj, objtype=None):
         return self if obj is None else ChildList(obj, self)
@@ -438,12 +390,15 @@ class Values(Field):
         return [e.text if attr is None else e.get(attr) for e in elements]
 
     def __set__(self, obj, values):
-        texts = [self.to_text(value) for value in values or ()]
+        try:
+            texts = [self.kind.to_text(value) for value in values or ()]
+        except (ValueError, KeyError, TypeError):
+            raise self._bad_value(values)
         self.clear(obj)
-        parent = _tree.ensure(obj, self._parent_steps)
-        last = self._steps[-1]
+        parent = _tree.ensure(obj, self._steps[:-1])
         for text in texts:
-            element = _tree.place(obj, parent, last.prefix, last.new())
+            element = _tree.place(obj, parent, self._steps[-1].prefix,
+                                  self._steps[-1].new())
             if self._attr is None:
                 element.text = text
             else:
@@ -461,8 +416,7 @@ class Switch(object):
     """A value stored in one of several fields, chosen by another field.
 
     ``source_path = Switch('type', file=source_file, block=source_dev)``
-    reads ``source_file`` when ``type == 'file'``.  It models libvirt's tagged
-    unions (a disk's source is a file, a device, a directory...).
+    reads ``source_file`` when ``type == 'file'``: libvirt's tagged unions.
     """
 
     def __init__(self, selector, **choices):
@@ -489,17 +443,28 @@ class Switch(object):
         self.choices[key].__set__(obj, value)
 
 
-# -- objects -----------------------------------------------------------------
+def canonical(element):
+    """C14N bytes of an element, ignoring whitespace between elements."""
+    if isinstance(element, XMLObject):
+        element = element.element
+    clone = copy.deepcopy(element)
+    for node in clone.iter():
+        if len(node) and node.text is not None and not node.text.strip():
+            node.text = None
+        if node.tail is not None and not node.tail.strip():
+            node.tail = None
+    clone.tail = None
+    return etree.tostring(clone, method='c14n')
+
 
 class XMLObject(object):
     """A typed view over one element; the element is the only storage.
 
-    Subclasses set ``TAG`` and declare fields.  New child elements go in the
-    order the fields name them, a class's own fields before the ones it
+    Subclasses set ``TAG`` and declare fields.  New children go in the
+    order the fields name them, a class's own fields before those it
     inherits (so a device's ``<alias>`` and ``<address>`` come last).
-    ``ORDER`` places the child tags no field names: it maps the path of a
-    field-named element (``'.'``: the start) to the tags that follow it,
-    e.g. ``{'source': ('backingStore', 'mirror')}``.
+    ``ORDER`` places the tags no field names: it maps the path of a
+    field-named element (``'.'``: the start) to the tags that follow it.
     """
 
     TAG = None
@@ -507,25 +472,20 @@ class XMLObject(object):
     _order = {}
     _setters = {}
     _new_element = None
-    # The elements kept alive for wrap_document (None: not such a view).
-    _keep = None
+    _keep = None  # The elements a wrap_document() view keeps alive.
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        seen = set()
-        paths = []
-        setters = {}
+        seen, paths, cls._setters = set(), [], {}
         for klass in cls.__mro__:
             for name, value in vars(klass).items():
-                if name in seen:
-                    continue
-                seen.add(name)
-                if isinstance(value, Field):
+                if name not in seen and isinstance(value, Field):
                     paths.append(value.path)
-                if isinstance(value, (Field, Switch, property)):
-                    setters[name] = value.__set__
+                if name not in seen and isinstance(
+                        value, (Field, Switch, property)):
+                    cls._setters[name] = value.__set__
+                seen.add(name)
         cls._order = _tree.compile_order(paths, cls.ORDER)
-        cls._setters = setters
         if cls.TAG is not None:
             cls._new_element = _tree.template(cls.TAG)
 
@@ -535,8 +495,7 @@ class XMLObject(object):
                 raise TypeError('%s has no TAG; wrap an element instead'
                                 % type(self).__name__)
             _element = self._new_element()
-            # (See wrap_document; this keeps new children's proxies.)
-            self._keep = []
+            self._keep = []  # (As for wrap_document.)
         self._element = _element
         cls = type(self)
         setters = cls._setters
@@ -546,17 +505,16 @@ class XMLObject(object):
                 setter(self, value)
             elif isinstance(getattr(cls, name, None),
                             (Field, Switch, property)):
-                # A field added to the class after it was made.
-                setattr(self, name, value)
+                setattr(self, name, value)  # declared after the class
             else:
                 raise TypeError('%s has no field %r' % (cls.__name__, name))
 
     @classmethod
     def with_tag(cls, tag, **values):
-        """Build an object whose element name is chosen by the caller.
+        """An object whose element name the caller chooses.
 
-        For classes that describe a shape shared by several elements, such
-        as the device kinds of domain capabilities.
+        For classes describing a shape several elements share, such as the
+        device kinds of domain capabilities.
         """
         return cls(_tree.template(tag)(), **values)
 
@@ -580,11 +538,9 @@ class XMLObject(object):
     def wrap_document(cls, element):
         """A view over a whole parsed document, for reading it many times.
 
-        Besides :meth:`wrap`, the view holds a reference to every element
-        of the document as it is now.  That is no cache: lookups walk the
-        live tree every time.  It keeps lxml's Python objects for those
-        elements alive, so walks reuse them instead of building new ones
-        at each step.
+        The view also holds every element of the document as it is now.
+        That is no cache (reads walk the live tree), but it keeps lxml's
+        proxies alive, so walks reuse them instead of making new ones.
         """
         obj = cls.wrap(element)
         obj._keep = list(element.iter())
@@ -598,11 +554,10 @@ class XMLObject(object):
     def to_xml(self, pretty=True):
         """The element as XML text; indented (two spaces) if ``pretty``.
 
-        A document root is written with the comments and processing
-        instructions around it.  Serializing never changes the tree: the
-        serializer indents where the tree has no whitespace between
-        elements and keeps what whitespace there is, so a document that
-        kept its whitespace when parsed comes out formatted as it came in.
+        A document root comes with the comments and processing instructions
+        around it.  The serializer indents only where the tree has no
+        whitespace between elements, so a document parsed with its
+        whitespace comes out as it came in, and the tree never changes.
         """
         element = self._element
         if element.getparent() is None:
@@ -629,8 +584,7 @@ class XMLObject(object):
     __hash__ = None
 
     def __getstate__(self):
-        # For copy.copy(), copy.deepcopy() and pickle: the references
-        # wrap_document() keeps are no part of the object.
+        # For copy, deepcopy and pickle: _keep is no part of the object.
         state = self.__dict__.copy()
         state.pop('_keep', None)
         return state
