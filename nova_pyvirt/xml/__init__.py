@@ -33,9 +33,10 @@ from nova_pyvirt.xml.secret import Secret  # noqa: F401
 from nova_pyvirt.xml.storage_pool import StoragePool  # noqa: F401
 from nova_pyvirt.xml.storage_pool import StorageVolume  # noqa: F401
 
-DOCUMENT_CLASSES = {cls.TAG: cls for cls in (
+# Each root element's class: the documents, and the devices on their own.
+DOCUMENT_CLASSES = dict(devices.DEVICE_CLASSES, **{cls.TAG: cls for cls in (
     Domain, Capabilities, DomainCapabilities, CPU, Secret, StoragePool,
-    StorageVolume)}
+    StorageVolume)})
 
 
 def parse(text):
@@ -44,12 +45,8 @@ def parse(text):
     :raises XMLDocumentError: for malformed XML or an unknown root element.
     """
     element = parse_element(text)
-    cls = DOCUMENT_CLASSES.get(element.tag) or devices.DEVICE_CLASSES.get(
-        element.tag)
-    if cls is None:
-        raise XMLDocumentError(
-            'unsupported document root <%s>; expected one of %s' % (
-                element.tag,
-                ', '.join(sorted(DOCUMENT_CLASSES) + sorted(
-                    devices.DEVICE_CLASSES))))
-    return cls.wrap_document(element)
+    if element.tag not in DOCUMENT_CLASSES:
+        raise XMLDocumentError('unsupported document root <%s>; expected one '
+                               'of %s' % (element.tag,
+                                          ', '.join(sorted(DOCUMENT_CLASSES))))
+    return DOCUMENT_CLASSES[element.tag].wrap_document(element)

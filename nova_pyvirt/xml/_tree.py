@@ -12,17 +12,15 @@
 
 """Tree mechanics under :mod:`nova_pyvirt.xml.fields` (private).
 
-Parsing text, the model's errors, compiling field paths into finders, new
-elements from templates, and inserting and pruning elements so children
-stay in libvirt's order.  The editing functions take the ``XMLObject``
-being edited and use its ``_element``, ``_order`` and ``_keep``.
+Parsing, the model's errors, field paths compiled into finders, element
+templates, and ordered insertion and pruning; the editing functions use
+the edited ``XMLObject``'s ``_element``, ``_order`` and ``_keep``.
 
-Paths are a subset of XPath: ``@type`` and ``./driver/@cache`` (an
-attribute), ``./os/type`` (an element), ``./timer[@name='pit']`` (a step
-testing attributes, which creating the element sets) and ``./nova:name``
-(prefixes from :data:`NAMESPACES`).  A step designates the first child with
-its tag (``*``: any) and attribute values.  Nothing is cached between
-reads, so edits made on the raw elements are always seen.
+Paths are a subset of XPath: ``@type``, ``./driver/@cache`` (attributes),
+``./os/type`` (an element), ``./timer[@name='pit']`` (attribute tests, set
+on elements created) and ``./nova:name`` (prefixes from ``NAMESPACES``).
+A step designates the first child with its tag (``*``: any) and attribute
+values.  Nothing is cached: reads always see the tree as it is.
 """
 
 import functools
@@ -117,37 +115,28 @@ class Step(object):
         self.prefix = prefix
         self.new = template(match.group(1), tests)
 
+        # For a few children, Python beats setting up lxml's tag matcher
+        # (iterchildren), which costs about as much as six to ten steps.
         def first(parent):
+            count = len(parent)
+            if plain and count <= WALK_LIMIT:
+                child = parent[0] if count else None
+                # A comment's tag is a function, never equal to a string.
+                while child is not None and child.tag != tag:
+                    child = child.getnext()
+                return child
             for child in parent.iterchildren(tag):
-                if all(child.get(n) == v for n, v in tests):
+                if not tests or all(child.get(n) == v for n, v in tests):
                     return child
             return None
 
         def find_all(parent):
+            if plain and len(parent) <= WALK_LIMIT:
+                return [child for child in parent[:] if child.tag == tag]
             return [child for child in parent.iterchildren(tag)
-                    if all(child.get(n) == v for n, v in tests)]
-
-        # For a few children, Python beats setting up lxml's tag matcher
-        # (iterchildren), which costs about as much as six to ten steps.
-        def walk_first(parent):
-            count = len(parent)
-            if count > WALK_LIMIT:
-                for child in parent.iterchildren(tag):
-                    return child
-                return None
-            child = parent[0] if count else None
-            # A comment's tag is a function, never equal to a string.
-            while child is not None and child.tag != tag:
-                child = child.getnext()
-            return child
-
-        def walk_all(parent):
-            if len(parent) > WALK_LIMIT:
-                return list(parent.iterchildren(tag))
-            return [child for child in parent[:] if child.tag == tag]
-        self.plain = not tests and tag != '*'
-        self.first = walk_first if self.plain else first
-        self.all = walk_all if self.plain else find_all
+                    if not tests or all(child.get(n) == v for n, v in tests)]
+        plain = self.plain = not tests and tag != '*'
+        self.first, self.all = first, find_all
 
 
 class Path(object):
@@ -172,23 +161,11 @@ class Path(object):
         self.find_parent = _chain(self.steps[:-1])
 
 
-def _itself(element):
-    return element
-
-
 def _chain(steps):
     """One function following ``steps`` from an element (None if absent)."""
-    if not steps:
-        return _itself
-    if len(steps) == 1:
-        return steps[0].first
+    if len(steps) < 2:
+        return steps[0].first if steps else lambda element: element
     finders = tuple(step.first for step in steps)
-    if len(steps) == 2:
-        # Two steps are the commonest chain: this saves 3% of parse+read.
-        def find(element):
-            element = finders[0](element)
-            return None if element is None else finders[1](element)
-        return find
 
     def find(element):
         for finder in finders:
@@ -224,11 +201,10 @@ def compile_order(paths, extra):
 
 
 def place(obj, parent, prefix, child, tag=None):
-    """Insert ``child`` under ``parent``, the element at tag path ``prefix``.
+    """Insert ``child`` (whose tag is ``tag``) under ``parent`` at ``prefix``.
 
-    ``child`` goes right after the last sibling ranked at or before it,
-    else before the first ranked sibling, else (or if unranked) last.
-    ``tag`` is ``child.tag`` when the caller knows it (saving 2% of a build).
+    It goes right after the last sibling ranked at or before it, else before
+    the first ranked sibling, else (or if unranked) last.
     """
     keep = obj._keep
     if keep is not None:
@@ -240,8 +216,8 @@ def place(obj, parent, prefix, child, tag=None):
             parent.text = None
         parent.append(child)
         return child
-    rank = obj._order.get(prefix)
-    mine = None if rank is None else rank.get(tag or child.tag)
+    rank = obj._order.get(prefix, {})
+    mine = rank.get(tag or child.tag)
     if mine is None:
         parent.append(child)
         return child

@@ -30,8 +30,6 @@ from nova_pyvirt.xml.fields import XMLObject
 from nova_pyvirt.xml.fields import YESNO
 
 
-# -- <capabilities> ---------------------------------------------------------
-
 class TopologyCPU(XMLObject):
     TAG = 'cpu'
     id = Field('@id', INT)
@@ -127,8 +125,6 @@ class Capabilities(XMLObject):
     host = Child('./host', CapsHost)
     guests = Children('./guest', CapsGuest)
 
-
-# -- <domainCapabilities> ---------------------------------------------------
 
 class CapsEnum(XMLObject):
     TAG = 'enum'

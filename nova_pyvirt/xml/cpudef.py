@@ -23,14 +23,12 @@ from nova_pyvirt.xml.fields import Field
 from nova_pyvirt.xml.fields import INT
 from nova_pyvirt.xml.fields import XMLObject
 
-CPU_MODES = ('custom', 'host-model', 'host-passthrough', 'maximum')
-FEATURE_POLICIES = ('force', 'require', 'optional', 'disable', 'forbid')
-
 
 class CPUFeature(XMLObject):
     TAG = 'feature'
     name = Field('@name')
-    policy = Field('@policy', Enum(*FEATURE_POLICIES))
+    policy = Field('@policy', Enum('force', 'require', 'optional',
+                                   'disable', 'forbid'))
 
 
 class NUMACell(XMLObject):
@@ -53,7 +51,8 @@ class CPU(XMLObject):
     TAG = 'cpu'
     ORDER = {'microcode': ('signature', 'counter'), 'feature': ('pages',)}
 
-    mode = Field('@mode', Enum(*CPU_MODES))
+    mode = Field('@mode', Enum('custom', 'host-model', 'host-passthrough',
+                               'maximum'))
     match = Field('@match', Enum('minimum', 'exact', 'strict'))
     check = Field('@check', Enum('none', 'partial', 'full'))
     migratable = Field('@migratable')

@@ -31,8 +31,6 @@ from nova_pyvirt.xml.fields import Values
 from nova_pyvirt.xml.fields import XMLObject
 from nova_pyvirt.xml.fields import YESNO
 
-# -- nova's metadata (namespace http://openstack.org/xmlns/libvirt/nova/1.1)
-
 
 class NovaOwner(XMLObject):
     TAG = 'nova:owner'
@@ -64,8 +62,6 @@ class NovaInstance(XMLObject):
     root_type = Field('./nova:root/@type')
     root_uuid = Field('./nova:root/@uuid')
 
-
-# -- os, features, clock ----------------------------------------------------
 
 class OS(XMLObject):
     TAG = 'os'
@@ -182,8 +178,6 @@ class Clock(XMLObject):
         return next((t for t in self.timers if t.name == name), None)
 
 
-# -- tuning, sysinfo --------------------------------------------------------
-
 class VCPUPin(XMLObject):
     TAG = 'vcpupin'
     vcpu = Field('@vcpu', INT)
@@ -254,8 +248,6 @@ class Sysinfo(XMLObject):
     base_board = Children('./baseBoard/entry', SysinfoEntry)
     chassis = Children('./chassis/entry', SysinfoEntry)
 
-
-# -- the domain -------------------------------------------------------------
 
 def _devices(cls):
     """The ``<devices>`` children of one device class."""

@@ -291,6 +291,22 @@ class Child(_ElementField):
                         self._last.prefix, value._element)
 
 
+class _Repeated(Field):
+    """A field over every element the last step of its path matches."""
+
+    def _elements(self, obj):
+        parent = self.path.find_parent(obj._element)
+        return [] if parent is None else self._steps[-1].all(parent)
+
+    def clear(self, obj):
+        elements = self._elements(obj)
+        for element in elements:
+            parent = element.getparent()
+            parent.remove(element)
+        if elements:
+            _tree.prune(obj, parent)
+
+
 class ChildList(object):
     """A live list view over the elements one :class:`Children` names."""
 
@@ -298,15 +314,11 @@ class ChildList(object):
         self._obj = obj
         self._field = field
 
-    def _elements(self):
-        parent = self._field.find_parent(self._obj._element)
-        return [] if parent is None else self._field._last.all(parent)
-
     def __len__(self):
-        return len(self._elements())
+        return len(self._field._elements(self._obj))
 
     def __iter__(self):
-        return map(self._field.wrap, self._elements())
+        return map(self._field.wrap, self._field._elements(self._obj))
 
     def __getitem__(self, index):
         return list(self)[index]
@@ -332,7 +344,7 @@ class ChildList(object):
             self.append(item)
 
     def remove(self, item):
-        for element in self._elements():
+        for element in self._field._elements(self._obj):
             if element is item.element or canonical(element) == canonical(
                     item.element):
                 parent = element.getparent()
@@ -342,14 +354,10 @@ class ChildList(object):
         raise ValueError('%r is not in %s' % (item, self._field.describe()))
 
     def clear(self):
-        elements = self._elements()
-        for element in elements:
-            element.getparent().remove(element)
-        if elements:
-            _tree.prune(self._obj, self._field.find_parent(self._obj._element))
+        self._field.clear(self._obj)
 
 
-class Children(_ElementField):
+class Children(_Repeated, _ElementField):
     """Every element matching a path, as a list of ``cls`` objects.
 
     ``cls`` may also be a callable choosing the class from the element (used
@@ -358,7 +366,6 @@ class Children(_ElementField):
 
     def __init__(self, path, cls, doc=None):
         super(Children, self).__init__(path, doc=doc)
-        self.find_parent = self.path.find_parent
         self.cls = cls if isinstance(cls, type) else XMLObject
         self.wrap = cls.wrap if isinstance(cls, type) else cls
 
@@ -370,11 +377,8 @@ class Children(_ElementField):
         self.clear(obj)
         ChildList(obj, self).extend(values)
 
-    def clear(self, obj):
-        ChildList(obj, self).clear()
 
-
-class Values(Field):
+class Values(_Repeated):
     """A list of strings: one attribute (or the text) of repeated elements.
 
     ``Values('./os/boot/@dev')`` reads ``['hd', 'cdrom']``; writing replaces
@@ -384,10 +388,9 @@ class Values(Field):
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
-        parent = self.path.find_parent(obj._element)
-        elements = [] if parent is None else self._steps[-1].all(parent)
         attr = self._attr
-        return [e.text if attr is None else e.get(attr) for e in elements]
+        return [e.text if attr is None else e.get(attr)
+                for e in self._elements(obj)]
 
     def __set__(self, obj, values):
         try:
@@ -395,21 +398,13 @@ class Values(Field):
         except (ValueError, KeyError, TypeError):
             raise self._bad_value(values)
         self.clear(obj)
-        parent = _tree.ensure(obj, self._steps[:-1])
+        parent, last = _tree.ensure(obj, self._steps[:-1]), self._steps[-1]
         for text in texts:
-            element = _tree.place(obj, parent, self._steps[-1].prefix,
-                                  self._steps[-1].new())
+            element = _tree.place(obj, parent, last.prefix, last.new())
             if self._attr is None:
                 element.text = text
             else:
                 element.set(self._attr, text)
-
-    def clear(self, obj):
-        parent = self.path.find_parent(obj._element)
-        if parent is not None:
-            for element in self._steps[-1].all(parent):
-                parent.remove(element)
-            _tree.prune(obj, parent)
 
 
 class Switch(object):
