@@ -66,23 +66,6 @@ class _Int(Kind):
         return str(int(value))
 
 
-class _Bool(Kind):
-    def __init__(self, true, false):
-        self.words = {true: True, false: False}
-        self.texts = {True: true, False: false}
-        self.name = '%s or %s' % (true, false)
-
-    def to_python(self, text):
-        return self.words[text.strip()]
-
-    def to_text(self, value):
-        if value is True or value is False:
-            return self.texts[value]
-        if value in self.words:
-            return value
-        raise ValueError(value)
-
-
 class Enum(Kind):
     """A string limited to the given choices when written."""
 
@@ -94,6 +77,18 @@ class Enum(Kind):
         if value not in self.choices:
             raise ValueError(value)
         return value
+
+
+class _Bool(Enum):
+    """True and False as two words, such as ``yes`` and ``no``."""
+
+    def to_python(self, text):
+        return self.choices.index(text.strip()) == 0
+
+    def to_text(self, value):
+        if value is True or value is False:
+            return self.choices[not value]
+        return super(_Bool, self).to_text(value)
 
 
 STR = Kind()
@@ -506,11 +501,7 @@ class XMLObject(object):
 
     @classmethod
     def with_tag(cls, tag, **values):
-        """An object whose element name the caller chooses.
-
-        For classes describing a shape several elements share, such as the
-        device kinds of domain capabilities.
-        """
+        """An object of a class several tags share, with the given tag."""
         return cls(_tree.template(tag)(), **values)
 
     @classmethod
@@ -531,11 +522,10 @@ class XMLObject(object):
 
     @classmethod
     def wrap_document(cls, element):
-        """A view over a whole parsed document, for reading it many times.
+        """A view over a parsed document, for reading it many times.
 
-        The view also holds every element of the document as it is now.
-        That is no cache (reads walk the live tree), but it keeps lxml's
-        proxies alive, so walks reuse them instead of making new ones.
+        The view holds the document's elements: no cache (reads walk the
+        live tree), but walks then reuse lxml's proxies for them.
         """
         obj = cls.wrap(element)
         obj._keep = list(element.iter())
@@ -549,10 +539,8 @@ class XMLObject(object):
     def to_xml(self, pretty=True):
         """The element as XML text; indented (two spaces) if ``pretty``.
 
-        A document root comes with the comments and processing instructions
-        around it.  The serializer indents only where the tree has no
-        whitespace between elements, so a document parsed with its
-        whitespace comes out as it came in, and the tree never changes.
+        A root comes with the comments around it.  Only elements without
+        whitespace between them get indented; the tree never changes.
         """
         element = self._element
         if element.getparent() is None:
