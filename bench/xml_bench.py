@@ -14,8 +14,8 @@
 
 Run from the repository root::
 
-    /work/venv/bin/python bench/xml_bench.py          # full run
-    /work/venv/bin/python bench/xml_bench.py --quick  # smoke run
+    .venv/bin/python bench/xml_bench.py          # full run
+    .venv/bin/python bench/xml_bench.py --quick  # smoke run
 
 Three measurements, all in one run so both sides see the same machine:
 
