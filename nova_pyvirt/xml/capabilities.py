@@ -170,6 +170,7 @@ class CapsLoader(CapsWithEnums):
 
 class CapsOS(CapsWithEnums):
     TAG = 'os'
+    enums = CapsWithEnums.enums  # (redeclared: they come before <loader>)
     loader = Child('./loader', CapsLoader)
 
 

@@ -115,8 +115,8 @@ class Field(object):
         self._str_as_is = type(kind).to_text is Kind.to_text
 
     def __set_name__(self, owner, name):
-        self.name = name
-        self.owner = owner.__name__
+        # A subclass may declare an inherited field again to move it.
+        self.name, self.owner = name, self.owner or owner.__name__
 
     def describe(self):
         return '%s.%s (%s)' % (self.owner, self.name, self.path.text)
@@ -448,7 +448,8 @@ class XMLObject(object):
 
     Subclasses set ``TAG`` and declare fields.  New children go in the
     order the fields name them, a class's own fields before those it
-    inherits (so a device's ``<alias>`` and ``<address>`` come last).
+    inherits (so a device's ``<alias>`` and ``<address>`` come last; a
+    class may assign an inherited field again to place it among its own).
     ``ORDER`` places the tags no field names: it maps the path of a
     field-named element (``'.'``: the start) to the tags that follow it.
     """
