@@ -111,8 +111,11 @@ class Field(object):
             else None
         self._find = self.path.find
         self._attr = self.path.attr
-        self._as_is = type(kind).to_python is Kind.to_python
-        self._str_as_is = type(kind).to_text is Kind.to_text
+        # None: strings are read, or written, as they are.
+        self._to_python = None if type(kind).to_python is Kind.to_python \
+            else kind.to_python
+        self._to_text = None if type(kind).to_text is Kind.to_text \
+            else kind.to_text
 
     def __set_name__(self, owner, name):
         # A subclass may declare an inherited field again to move it.
@@ -136,11 +139,10 @@ class Field(object):
         if element is None:
             return None
         text = element.text if self._attr is None else element.get(self._attr)
-        return text if text is None or self._as_is else self._convert(text)
-
-    def _convert(self, text):
+        if text is None or self._to_python is None:
+            return text
         try:
-            return self.kind.to_python(text)
+            return self._to_python(text)
         except (ValueError, KeyError):
             raise XMLValueError('%s holds %r, expected %s'
                                 % (self.describe(), text, self.kind.name))
@@ -153,14 +155,15 @@ class Field(object):
         if value is None:
             return self.clear(obj)
         # Strings need no conversion: skipping it saves 7% of a build.
-        if not self._str_as_is or type(value) is not str:
+        if self._to_text is not None or type(value) is not str:
             try:
                 value = self.kind.to_text(value)
             except (ValueError, KeyError, TypeError):
                 raise self._bad_value(value)
         element, tag = obj._element, self._tag
         if tag is None or len(element) > _WALK_LIMIT:
-            element = _tree.ensure(obj, self._steps)
+            if self._steps:  # (an attribute of the element itself if not)
+                element = _tree.ensure(obj, self._steps)
         else:
             # ensure() and Step.first inlined for one-step paths: 9% of a
             # build.
@@ -249,7 +252,7 @@ class Scaled(_ElementField):
         if unit.lower() not in _SCALE:
             raise XMLValueError('%s has unknown unit %r'
                                 % (self.describe(), unit))
-        return (self._convert(element.text) * _SCALE[unit.lower()]
+        return (Field.__get__(self, obj) * _SCALE[unit.lower()]
                 // _SCALE[self.unit.lower()])
 
     def __set__(self, obj, value):
@@ -321,13 +324,13 @@ class ChildList(object):
         return repr(list(self))
 
     def append(self, item):
-        field, obj = self._field, self._obj
+        field, obj, tag = self._field, self._obj, item._element.tag
         if not isinstance(item, field.cls) or field._last.tag not in (
-                '*', item._element.tag):
+                '*', tag):
             raise XMLValueError('cannot add %r to %s'
                                 % (item, field.describe()))
         _tree.place(obj, _tree.ensure(obj, field._parent_steps),
-                    field._last.prefix, item._element)
+                    field._last.prefix, item._element, tag)
         return item
 
     def extend(self, items):
