@@ -133,7 +133,11 @@ class Step(object):
 
         def find_all(parent):
             if plain and len(parent) <= WALK_LIMIT:
-                return [child for child in parent[:] if child.tag == tag]
+                found = []
+                for child in parent[:]:
+                    if child.tag == tag:
+                        found.append(child)
+                return found
             return [child for child in parent.iterchildren(tag)
                     if not tests or all(child.get(n) == v for n, v in tests)]
         plain = self.plain = not tests and tag != '*'

@@ -144,8 +144,11 @@ class Field(object):
         try:
             return self._to_python(text)
         except (ValueError, KeyError):
-            raise XMLValueError('%s holds %r, expected %s'
-                                % (self.describe(), text, self.kind.name))
+            raise self._bad_text(text)
+
+    def _bad_text(self, text):
+        return XMLValueError('%s holds %r, expected %s'
+                             % (self.describe(), text, self.kind.name))
 
     def _bad_value(self, value):
         return XMLValueError('cannot set %s to %r: expected %s'
@@ -252,8 +255,11 @@ class Scaled(_ElementField):
         if unit.lower() not in _SCALE:
             raise XMLValueError('%s has unknown unit %r'
                                 % (self.describe(), unit))
-        return (Field.__get__(self, obj) * _SCALE[unit.lower()]
-                // _SCALE[self.unit.lower()])
+        try:
+            number = INT.to_python(element.text)
+        except ValueError:
+            raise self._bad_text(element.text)
+        return number * _SCALE[unit.lower()] // _SCALE[self.unit.lower()]
 
     def __set__(self, obj, value):
         super(Scaled, self).__set__(obj, value)
@@ -288,9 +294,14 @@ class Child(_ElementField):
 class _Repeated(Field):
     """A field over every element the last step of its path matches."""
 
+    def __init__(self, path, *args, **kwargs):
+        super(_Repeated, self).__init__(path, *args, **kwargs)
+        self._find_parent = self.path.find_parent
+        self._all = self._steps[-1].all
+
     def _elements(self, obj):
-        parent = self.path.find_parent(obj._element)
-        return [] if parent is None else self._steps[-1].all(parent)
+        parent = self._find_parent(obj._element)
+        return [] if parent is None else self._all(parent)
 
     def clear(self, obj):
         elements = self._elements(obj)
@@ -382,9 +393,12 @@ class Values(_Repeated):
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
-        attr = self._attr
-        return [e.text if attr is None else e.get(attr)
-                for e in self._elements(obj)]
+        elements, attr = self._elements(obj), self._attr
+        if not elements:
+            return elements
+        if attr is None:
+            return [element.text for element in elements]
+        return [element.get(attr) for element in elements]
 
     def __set__(self, obj, values):
         try:
