@@ -13,7 +13,7 @@
 """Guest devices: the children of a domain's ``<devices>`` element.
 
 Each class declares the fields nova's libvirt driver writes or reads; any
-other markup in a parsed device is kept untouched by the core.
+other markup in a parsed device is kept untouched.
 """
 
 from nova_pyvirt.xml.fields import Child

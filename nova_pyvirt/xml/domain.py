@@ -13,7 +13,7 @@
 """The ``<domain>`` document: a guest definition.
 
 Top-level sections (os, features, clock, tuning, sysinfo, nova's metadata)
-are declared here; the ``<cpu>`` element is modelled in :mod:`cpu` and the
+are declared here; the ``<cpu>`` element is modelled in :mod:`cpudef` and the
 devices in :mod:`devices`.
 """
 
