@@ -14,8 +14,8 @@
 
 Run from the repository root::
 
-    /work/venv/bin/python bench/xml_bench.py          # full run
-    /work/venv/bin/python bench/xml_bench.py --quick  # smoke run
+    .venv/bin/python bench/xml_bench.py          # full run
+    .venv/bin/python bench/xml_bench.py --quick  # smoke run
 
 Three measurements, all in one run so both sides see the same machine:
 
@@ -621,7 +621,7 @@ MODEL_GAPS = (
     ('interface', 'managed', "<target managed='no'>",
      'Interface.target_managed'),
     ('interface', 'vportparams', '<virtualport><parameters> (all keys, e.g. '
-     'profileid, instanceid)', 'Interface.virtualport_parameters'),
+     'profileid, instanceid)', 'Interface.virtualport_instanceid'),
     ('filesystem', 'source_dev', "<source dev=> (type='block')",
      'Filesystem.source_dev'),
     ('filesystem', 'driver_format', '<driver format=>',
@@ -649,7 +649,7 @@ MODEL_GAPS = (
 
 def model_gaps():
     """The :data:`MODEL_GAPS` entries still missing from the model."""
-    from nova_pyvirt.xml import cpu as cpu_mod
+    from nova_pyvirt.xml import cpudef as cpu_mod
     from nova_pyvirt.xml import devices as dev_mod
     from nova_pyvirt.xml import domain as dom_mod
 

@@ -18,10 +18,11 @@ the 12-device guest nova's driver would write for a small instance.
 
 from nova_pyvirt import xml
 from nova_pyvirt.xml import capabilities as caps_mod  # noqa: F401
-from nova_pyvirt.xml import cpu as cpu_mod
+from nova_pyvirt.xml import cpudef as cpu_mod
 from nova_pyvirt.xml import devices as dev
 from nova_pyvirt.xml import domain as dom_mod
-from nova_pyvirt.xml import storage
+from nova_pyvirt.xml import secret as secret_mod
+from nova_pyvirt.xml import storage_pool
 
 UUID = 'c7a5fdbd-cdaf-9455-926a-d65c16db1809'
 
@@ -262,41 +263,42 @@ def domain_capabilities():
 
 
 def secret():
-    return storage.Secret(ephemeral=False, private=True, uuid=UUID,
-                          description='CHAP secret for volume 1',
-                          usage_type='iscsi', usage_target='vol-1')
+    return secret_mod.Secret(ephemeral=False, private=True, uuid=UUID,
+                             description='CHAP secret for volume 1',
+                             usage_type='iscsi', usage_target='vol-1')
 
 
 def pools():
     return [
-        storage.StoragePool(type='dir', name='images', uuid=UUID,
-                            target_path='/var/lib/images'),
-        storage.StoragePool(type='logical', name='vg', source_name='vg',
-                            source_devices=[storage.SourceDevice(
-                                path='/dev/loop0')],
-                            target_path='/dev/vg'),
-        storage.StoragePool(type='netfs', name='nfs',
-                            source_hosts=[storage.SourceHost(
-                                name='127.0.0.1')],
-                            source_dir='/export', source_format='nfs',
-                            target_path='/mnt/nfs'),
-        storage.StoragePool(type='iscsi', name='iscsi',
-                            source_hosts=[storage.SourceHost(
-                                name='127.0.0.1', port=3260)],
-                            source_devices=[storage.SourceDevice(
-                                path='iqn.2010-10.org.openstack:t1')],
-                            target_path='/dev/disk/by-path'),
-        storage.StoragePool(type='iscsi-direct', name='direct',
-                            source_hosts=[storage.SourceHost(
-                                name='127.0.0.1')],
-                            source_devices=[storage.SourceDevice(
-                                path='iqn.2010-10.org.openstack:t1')],
-                            source_initiator_iqn='iqn.2026-11.org.x:host'),
+        storage_pool.StoragePool(type='dir', name='images', uuid=UUID,
+                                 target_path='/var/lib/images'),
+        storage_pool.StoragePool(type='logical', name='vg', source_name='vg',
+                                 source_devices=[storage_pool.SourceDevice(
+                                     path='/dev/loop0')],
+                                 target_path='/dev/vg'),
+        storage_pool.StoragePool(type='netfs', name='nfs',
+                                 source_hosts=[storage_pool.SourceHost(
+                                     name='127.0.0.1')],
+                                 source_dir='/export', source_format='nfs',
+                                 target_path='/mnt/nfs'),
+        storage_pool.StoragePool(type='iscsi', name='iscsi',
+                                 source_hosts=[storage_pool.SourceHost(
+                                     name='127.0.0.1', port=3260)],
+                                 source_devices=[storage_pool.SourceDevice(
+                                     path='iqn.2010-10.org.openstack:t1')],
+                                 target_path='/dev/disk/by-path'),
+        storage_pool.StoragePool(type='iscsi-direct', name='direct',
+                                 source_hosts=[storage_pool.SourceHost(
+                                     name='127.0.0.1')],
+                                 source_devices=[storage_pool.SourceDevice(
+                                     path='iqn.2010-10.org.openstack:t1')],
+                                 source_initiator_iqn=(
+                                     'iqn.2026-11.org.x:host')),
     ]
 
 
 def volume():
-    return storage.StorageVolume(
+    return storage_pool.StorageVolume(
         type='file', name='disk.qcow2', capacity=10 * 2 ** 30,
         allocation=0, target_path='/var/lib/images/disk.qcow2',
         target_format='qcow2', target_compat='1.1',

@@ -19,7 +19,7 @@ honour fails then, naming the option, rather than at the first boot.
 from nova.virt import hardware
 
 from nova_pyvirt import exception
-from nova_pyvirt.xml import cpu as cpu_xml
+from nova_pyvirt.xml import cpudef as cpu_xml
 
 TOPOLOGY_PROPERTIES = ('hw_cpu_sockets', 'hw_cpu_cores', 'hw_cpu_threads',
                        'hw_cpu_max_sockets', 'hw_cpu_max_cores',

@@ -39,12 +39,12 @@ from oslo_log import log as logging
 from nova import exception
 from nova.i18n import _
 
-from nova_pyvirt.xml import storage
+from nova_pyvirt.xml import secret as xml_secret
 
 LOG = logging.getLogger(__name__)
 
 # libvirt's usage type names, their virSecretUsageType numbers, and the
-# field of nova_pyvirt.xml.storage.Secret that holds the usage id.
+# field of nova_pyvirt.xml.secret.Secret that holds the usage id.
 USAGE_TYPES = {
     'iscsi': (libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, 'usage_target'),
     'volume': (libvirt.VIR_SECRET_USAGE_TYPE_VOLUME, 'usage_volume'),
@@ -104,7 +104,7 @@ def _unsupported(exc):
 def secret_xml(usage_type, usage_id, description=None):
     """The ``<secret>`` document for a new persistent, private secret."""
     _number, field = _usage(usage_type)
-    secret = storage.Secret(ephemeral=False, private=True)
+    secret = xml_secret.Secret(ephemeral=False, private=True)
     if description:
         secret.description = description
     secret.usage_type = usage_type

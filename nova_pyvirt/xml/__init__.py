@@ -15,27 +15,28 @@
 ``parse(text)`` returns the typed object for a document's root element
 (domain, capabilities, domainCapabilities, cpu, secret, pool, volume, or a
 single device such as ``<disk>``); every object has ``to_xml()``.  See
-:mod:`nova_pyvirt.xml.core` for how fields are declared.
+:mod:`nova_pyvirt.xml.fields` for how fields are declared.
 """
 
+from nova_pyvirt.xml._tree import parse_element
 from nova_pyvirt.xml.capabilities import Capabilities  # noqa: F401
 from nova_pyvirt.xml.capabilities import DomainCapabilities  # noqa: F401
-from nova_pyvirt.xml.core import canonical  # noqa: F401
-from nova_pyvirt.xml.core import parse_element
-from nova_pyvirt.xml.core import XMLDocumentError
-from nova_pyvirt.xml.core import XMLError  # noqa: F401
-from nova_pyvirt.xml.core import XMLObject  # noqa: F401
-from nova_pyvirt.xml.core import XMLValueError  # noqa: F401
-from nova_pyvirt.xml.cpu import CPU  # noqa: F401
+from nova_pyvirt.xml.cpudef import CPU  # noqa: F401
 from nova_pyvirt.xml import devices
 from nova_pyvirt.xml.domain import Domain  # noqa: F401
-from nova_pyvirt.xml.storage import Secret  # noqa: F401
-from nova_pyvirt.xml.storage import StoragePool  # noqa: F401
-from nova_pyvirt.xml.storage import StorageVolume  # noqa: F401
+from nova_pyvirt.xml.fields import canonical  # noqa: F401
+from nova_pyvirt.xml.fields import XMLDocumentError
+from nova_pyvirt.xml.fields import XMLError  # noqa: F401
+from nova_pyvirt.xml.fields import XMLObject  # noqa: F401
+from nova_pyvirt.xml.fields import XMLValueError  # noqa: F401
+from nova_pyvirt.xml.secret import Secret  # noqa: F401
+from nova_pyvirt.xml.storage_pool import StoragePool  # noqa: F401
+from nova_pyvirt.xml.storage_pool import StorageVolume  # noqa: F401
 
-DOCUMENT_CLASSES = {cls.TAG: cls for cls in (
+# Each root element's class: the documents, and the devices on their own.
+DOCUMENT_CLASSES = dict(devices.DEVICE_CLASSES, **{cls.TAG: cls for cls in (
     Domain, Capabilities, DomainCapabilities, CPU, Secret, StoragePool,
-    StorageVolume)}
+    StorageVolume)})
 
 
 def parse(text):
@@ -44,12 +45,8 @@ def parse(text):
     :raises XMLDocumentError: for malformed XML or an unknown root element.
     """
     element = parse_element(text)
-    cls = DOCUMENT_CLASSES.get(element.tag) or devices.DEVICE_CLASSES.get(
-        element.tag)
-    if cls is None:
-        raise XMLDocumentError(
-            'unsupported document root <%s>; expected one of %s' % (
-                element.tag,
-                ', '.join(sorted(DOCUMENT_CLASSES) + sorted(
-                    devices.DEVICE_CLASSES))))
-    return cls.wrap_document(element)
+    if element.tag not in DOCUMENT_CLASSES:
+        raise XMLDocumentError('unsupported document root <%s>; expected one '
+                               'of %s' % (element.tag,
+                                          ', '.join(sorted(DOCUMENT_CLASSES))))
+    return DOCUMENT_CLASSES[element.tag].wrap_document(element)

@@ -18,19 +18,17 @@ which guest architectures/domain types it runs; ``<domainCapabilities>``
 type combination supports: CPU modes and models, firmware, device enums.
 """
 
-from nova_pyvirt.xml.core import Child
-from nova_pyvirt.xml.core import Children
-from nova_pyvirt.xml.core import Field
-from nova_pyvirt.xml.core import Flag
-from nova_pyvirt.xml.core import INT
-from nova_pyvirt.xml.core import Scaled
-from nova_pyvirt.xml.core import Values
-from nova_pyvirt.xml.core import XMLObject
-from nova_pyvirt.xml.core import YESNO
-from nova_pyvirt.xml import cpu as cpu_xml
+from nova_pyvirt.xml import cpudef
+from nova_pyvirt.xml.fields import Child
+from nova_pyvirt.xml.fields import Children
+from nova_pyvirt.xml.fields import Field
+from nova_pyvirt.xml.fields import Flag
+from nova_pyvirt.xml.fields import INT
+from nova_pyvirt.xml.fields import Scaled
+from nova_pyvirt.xml.fields import Values
+from nova_pyvirt.xml.fields import XMLObject
+from nova_pyvirt.xml.fields import YESNO
 
-
-# -- <capabilities> ---------------------------------------------------------
 
 class TopologyCPU(XMLObject):
     TAG = 'cpu'
@@ -62,10 +60,10 @@ class SecModel(XMLObject):
     doi = Field('./doi')
 
 
-class Host(XMLObject):
+class CapsHost(XMLObject):
     TAG = 'host'
     uuid = Field('./uuid')
-    cpu = Child('./cpu', cpu_xml.CPU)
+    cpu = Child('./cpu', cpudef.CPU)
     power_management = Child('./power_management', XMLObject)
     iommu_support = Field('./iommu/@support', YESNO)
     live_migration = Flag('./migration_features/live')
@@ -92,7 +90,7 @@ class GuestDomain(XMLObject):
     machines = Children('./machine', Machine)
 
 
-class Guest(XMLObject):
+class CapsGuest(XMLObject):
     """One guest architecture the host can run, with its domain types."""
 
     TAG = 'guest'
@@ -124,11 +122,9 @@ class Guest(XMLObject):
 
 class Capabilities(XMLObject):
     TAG = 'capabilities'
-    host = Child('./host', Host)
-    guests = Children('./guest', Guest)
+    host = Child('./host', CapsHost)
+    guests = Children('./guest', CapsGuest)
 
-
-# -- <domainCapabilities> ---------------------------------------------------
 
 class CapsEnum(XMLObject):
     TAG = 'enum'
@@ -164,17 +160,17 @@ class CapsCPUMode(CapsWithEnums):
     name = Field('@name')
     models = Children('./model', CapsCPUModel)
     vendor = Field('./vendor')
-    features = Children('./feature', cpu_xml.CPUFeature)
+    features = Children('./feature', cpudef.CPUFeature)
 
 
 class CapsLoader(CapsWithEnums):
     TAG = 'loader'
-    ORDER = {'': ('value', 'enum')}
     values = Values('./value')
 
 
 class CapsOS(CapsWithEnums):
     TAG = 'os'
+    enums = CapsWithEnums.enums  # (redeclared: they come before <loader>)
     loader = Child('./loader', CapsLoader)
 
 

@@ -13,29 +13,20 @@
 """Guest devices: the children of a domain's ``<devices>`` element.
 
 Each class declares the fields nova's libvirt driver writes or reads; any
-other markup in a parsed device is kept untouched by the core.
+other markup in a parsed device is kept untouched.
 """
 
-from nova_pyvirt.xml.core import Attributes
-from nova_pyvirt.xml.core import Child
-from nova_pyvirt.xml.core import Children
-from nova_pyvirt.xml.core import Enum
-from nova_pyvirt.xml.core import Field
-from nova_pyvirt.xml.core import Flag
-from nova_pyvirt.xml.core import INT
-from nova_pyvirt.xml.core import ONOFF
-from nova_pyvirt.xml.core import Switch
-from nova_pyvirt.xml.core import Values
-from nova_pyvirt.xml.core import XMLObject
-from nova_pyvirt.xml.core import YESNO
-
-# libvirt's own order of device kinds inside <devices>.
-DEVICE_ORDER = (
-    'emulator', 'disk', 'controller', 'lease', 'filesystem', 'interface',
-    'smartcard', 'serial', 'parallel', 'console', 'channel', 'input', 'tpm',
-    'graphics', 'sound', 'audio', 'video', 'hostdev', 'redirdev',
-    'redirfilter', 'hub', 'watchdog', 'memballoon', 'rng', 'panic', 'shmem',
-    'memory', 'iommu', 'vsock', 'crypto')
+from nova_pyvirt.xml.fields import Child
+from nova_pyvirt.xml.fields import Children
+from nova_pyvirt.xml.fields import Enum
+from nova_pyvirt.xml.fields import Field
+from nova_pyvirt.xml.fields import Flag
+from nova_pyvirt.xml.fields import INT
+from nova_pyvirt.xml.fields import ONOFF
+from nova_pyvirt.xml.fields import Switch
+from nova_pyvirt.xml.fields import Values
+from nova_pyvirt.xml.fields import XMLObject
+from nova_pyvirt.xml.fields import YESNO
 
 DEVICE_CLASSES = {}
 
@@ -109,28 +100,38 @@ class Slice(XMLObject):
     size = Field('@size', INT)
 
 
-IOTUNE_FIELDS = (
-    'total_bytes_sec', 'read_bytes_sec', 'write_bytes_sec', 'total_iops_sec',
-    'read_iops_sec', 'write_iops_sec', 'total_bytes_sec_max',
-    'read_bytes_sec_max', 'write_bytes_sec_max', 'total_iops_sec_max',
-    'read_iops_sec_max', 'write_iops_sec_max', 'size_iops_sec',
-    'total_bytes_sec_max_length', 'read_bytes_sec_max_length',
-    'write_bytes_sec_max_length', 'total_iops_sec_max_length',
-    'read_iops_sec_max_length', 'write_iops_sec_max_length')
-
-
 class IOTune(XMLObject):
     TAG = 'iotune'
     group_name = Field('./group_name')
-    locals().update({name: Field('./' + name, INT) for name in IOTUNE_FIELDS})
+    total_bytes_sec = Field('./total_bytes_sec', INT)
+    read_bytes_sec = Field('./read_bytes_sec', INT)
+    write_bytes_sec = Field('./write_bytes_sec', INT)
+    total_iops_sec = Field('./total_iops_sec', INT)
+    read_iops_sec = Field('./read_iops_sec', INT)
+    write_iops_sec = Field('./write_iops_sec', INT)
+    total_bytes_sec_max = Field('./total_bytes_sec_max', INT)
+    read_bytes_sec_max = Field('./read_bytes_sec_max', INT)
+    write_bytes_sec_max = Field('./write_bytes_sec_max', INT)
+    total_iops_sec_max = Field('./total_iops_sec_max', INT)
+    read_iops_sec_max = Field('./read_iops_sec_max', INT)
+    write_iops_sec_max = Field('./write_iops_sec_max', INT)
+    size_iops_sec = Field('./size_iops_sec', INT)
+    total_bytes_sec_max_length = Field('./total_bytes_sec_max_length', INT)
+    read_bytes_sec_max_length = Field('./read_bytes_sec_max_length', INT)
+    write_bytes_sec_max_length = Field('./write_bytes_sec_max_length', INT)
+    total_iops_sec_max_length = Field('./total_iops_sec_max_length', INT)
+    read_iops_sec_max_length = Field('./read_iops_sec_max_length', INT)
+    write_iops_sec_max_length = Field('./write_iops_sec_max_length', INT)
+
+
+# The limits, as nova's flavor extra specs and volume QoS specs name them.
+IOTUNE_FIELDS = tuple(name for name, value in vars(IOTune).items()
+                      if isinstance(value, Field) and value.kind is INT)
 
 
 class Disk(Device):
     TAG = 'disk'
-    ORDER = {'': ('driver', 'auth', 'source', 'backingStore', 'mirror',
-                  'geometry', 'blockio', 'target', 'iotune', 'readonly',
-                  'shareable', 'transient', 'serial', 'wwn', 'vendor',
-                  'product', 'encryption', 'boot', 'alias', 'address')}
+    ORDER = {'source': ('backingStore', 'mirror', 'geometry')}
 
     type = Field('@type', Enum('file', 'block', 'dir', 'network', 'volume',
                                'nvme', 'vhostuser'))
@@ -187,7 +188,7 @@ class Disk(Device):
 
 class Controller(Device):
     TAG = 'controller'
-    ORDER = {'': ('model', 'driver', 'target', 'alias', 'address')}
+    ORDER = {'.': ('model',)}
     type = Field('@type')
     index = Field('@index', INT)
     model = Field('@model')
@@ -207,10 +208,9 @@ class FilterParameter(XMLObject):
 
 class Interface(Device):
     TAG = 'interface'
-    ORDER = {'': ('mac', 'source', 'vlan', 'virtualport', 'ip', 'route',
-                  'script', 'target', 'guest', 'model', 'driver', 'backend',
-                  'filterref', 'tune', 'teaming', 'link', 'mtu', 'bandwidth',
-                  'port', 'coalesce', 'rom', 'boot', 'alias', 'address')}
+    ORDER = {'virtualport': ('ip', 'route'), 'target': ('guest',),
+             'driver': ('backend',), 'filterref': ('tune', 'teaming'),
+             'bandwidth': ('port', 'coalesce')}
 
     type = Field('@type', Enum('bridge', 'network', 'ethernet', 'direct',
                                'vhostuser', 'user', 'hostdev', 'mcast',
@@ -228,9 +228,6 @@ class Interface(Device):
                            doc="a type='hostdev' interface's host device")
     vlan_tags = Values('./vlan/tag/@id')
     virtualport_type = Field('./virtualport/@type')
-    virtualport_parameters = Attributes(
-        './virtualport/parameters',
-        doc='every <parameters> attribute, e.g. {"interfaceid": ...}')
     virtualport_interfaceid = Field('./virtualport/parameters/@interfaceid')
     virtualport_profileid = Field('./virtualport/parameters/@profileid')
     virtualport_instanceid = Field('./virtualport/parameters/@instanceid')
@@ -265,8 +262,6 @@ class Interface(Device):
 class CharDevice(Device):
     """serial, console, parallel and channel devices share this shape."""
 
-    ORDER = {'': ('source', 'protocol', 'log', 'target', 'alias',
-                  'address')}
     type = Field('@type')
     source_path = Field('./source/@path')
     source_mode = Field('./source/@mode')
@@ -368,7 +363,7 @@ class HostdevPCI(Device):
     """
 
     TAG = 'hostdev'
-    ORDER = {'': ('driver', 'source', 'boot', 'rom', 'alias', 'address')}
+    ORDER = {'boot': ('rom',)}
     mode = Field('@mode')
     type = Field('@type')
     managed = Field('@managed', YESNO)
@@ -394,9 +389,8 @@ class Panic(Device):
 
 class Filesystem(Device):
     TAG = 'filesystem'
-    ORDER = {'': ('driver', 'binary', 'source', 'target', 'idmap',
-                  'readonly', 'space_hard_limit', 'space_soft_limit',
-                  'alias', 'address')}
+    ORDER = {'driver': ('binary',), 'target': ('idmap',),
+             'readonly': ('space_hard_limit', 'space_soft_limit')}
     type = Field('@type')
     accessmode = Field('@accessmode')
     driver_type = Field('./driver/@type')

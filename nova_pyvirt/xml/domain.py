@@ -13,25 +13,23 @@
 """The ``<domain>`` document: a guest definition.
 
 Top-level sections (os, features, clock, tuning, sysinfo, nova's metadata)
-are declared here; the ``<cpu>`` element is modelled in :mod:`cpu` and the
+are declared here; the ``<cpu>`` element is modelled in :mod:`cpudef` and the
 devices in :mod:`devices`.
 """
 
-from nova_pyvirt.xml.core import Child
-from nova_pyvirt.xml.core import Children
-from nova_pyvirt.xml.core import Enum
-from nova_pyvirt.xml.core import Field
-from nova_pyvirt.xml.core import Flag
-from nova_pyvirt.xml.core import INT
-from nova_pyvirt.xml.core import ONOFF
-from nova_pyvirt.xml.core import Scaled
-from nova_pyvirt.xml.core import Values
-from nova_pyvirt.xml.core import XMLObject
-from nova_pyvirt.xml.core import YESNO
-from nova_pyvirt.xml import cpu as cpu_xml
+from nova_pyvirt.xml import cpudef
 from nova_pyvirt.xml import devices as dev
-
-# -- nova's metadata (namespace http://openstack.org/xmlns/libvirt/nova/1.1)
+from nova_pyvirt.xml.fields import Child
+from nova_pyvirt.xml.fields import Children
+from nova_pyvirt.xml.fields import Enum
+from nova_pyvirt.xml.fields import Field
+from nova_pyvirt.xml.fields import Flag
+from nova_pyvirt.xml.fields import INT
+from nova_pyvirt.xml.fields import ONOFF
+from nova_pyvirt.xml.fields import Scaled
+from nova_pyvirt.xml.fields import Values
+from nova_pyvirt.xml.fields import XMLObject
+from nova_pyvirt.xml.fields import YESNO
 
 
 class NovaOwner(XMLObject):
@@ -65,8 +63,6 @@ class NovaInstance(XMLObject):
     root_uuid = Field('./nova:root/@uuid')
 
 
-# -- os, features, clock ----------------------------------------------------
-
 class OS(XMLObject):
     TAG = 'os'
     firmware = Field('@firmware', Enum('bios', 'efi'))
@@ -99,20 +95,26 @@ class OS(XMLObject):
     bios_reboot_timeout = Field('./bios/@rebootTimeout', INT)
 
 
-HYPERV_STATE_FEATURES = (
-    'relaxed', 'vapic', 'spinlocks', 'vpindex', 'runtime', 'synic', 'stimer',
-    'reset', 'vendor_id', 'frequencies', 'reenlightenment', 'tlbflush', 'ipi',
-    'evmcs', 'avic')
-
-
 class HyperV(XMLObject):
     """Hyper-V enlightenments; each feature is ``<name state='on|off'/>``."""
 
     TAG = 'hyperv'
     mode = Field('@mode', Enum('custom', 'passthrough'))
-    locals().update({
-        name: Field('./%s/@state' % name, ONOFF)
-        for name in HYPERV_STATE_FEATURES})
+    relaxed = Field('./relaxed/@state', ONOFF)
+    vapic = Field('./vapic/@state', ONOFF)
+    spinlocks = Field('./spinlocks/@state', ONOFF)
+    vpindex = Field('./vpindex/@state', ONOFF)
+    runtime = Field('./runtime/@state', ONOFF)
+    synic = Field('./synic/@state', ONOFF)
+    stimer = Field('./stimer/@state', ONOFF)
+    reset = Field('./reset/@state', ONOFF)
+    vendor_id = Field('./vendor_id/@state', ONOFF)
+    frequencies = Field('./frequencies/@state', ONOFF)
+    reenlightenment = Field('./reenlightenment/@state', ONOFF)
+    tlbflush = Field('./tlbflush/@state', ONOFF)
+    ipi = Field('./ipi/@state', ONOFF)
+    evmcs = Field('./evmcs/@state', ONOFF)
+    avic = Field('./avic/@state', ONOFF)
     spinlocks_retries = Field('./spinlocks/@retries', INT)
     stimer_direct = Field('./stimer/direct/@state', ONOFF)
     vendor_id_value = Field('./vendor_id/@value')
@@ -175,8 +177,6 @@ class Clock(XMLObject):
         """The timer called ``name``, or None."""
         return next((t for t in self.timers if t.name == name), None)
 
-
-# -- tuning, sysinfo --------------------------------------------------------
 
 class VCPUPin(XMLObject):
     TAG = 'vcpupin'
@@ -249,23 +249,23 @@ class Sysinfo(XMLObject):
     chassis = Children('./chassis/entry', SysinfoEntry)
 
 
-# -- the domain -------------------------------------------------------------
-
-def _devices(tag, cls):
-    return Children('./devices/' + tag, cls)
+def _devices(cls):
+    """The ``<devices>`` children of one device class."""
+    return Children('./devices/' + cls.TAG, cls)
 
 
 class Domain(XMLObject):
     TAG = 'domain'
+    # Where libvirt puts the elements, and the devices, we do not model.
     ORDER = {
-        '': ('name', 'uuid', 'genid', 'title', 'description', 'metadata',
-             'maxMemory', 'memory', 'currentMemory', 'blkiotune', 'memtune',
-             'memoryBacking', 'vcpu', 'vcpus', 'iothreads', 'iothreadids',
-             'cputune', 'numatune', 'resource', 'sysinfo', 'bootloader',
-             'bootloader_args', 'os', 'idmap', 'features', 'cpu', 'clock',
-             'on_poweroff', 'on_reboot', 'on_crash', 'on_lockfailure', 'pm',
-             'perf', 'devices', 'seclabel', 'keywrap', 'launchSecurity'),
-        'devices': dev.DEVICE_ORDER,
+        'vcpu': ('vcpus',), 'iothreads': ('iothreadids',),
+        'sysinfo': ('bootloader', 'bootloader_args'), 'os': ('idmap',),
+        'seclabel': ('keywrap', 'launchSecurity'),
+        'devices/controller': ('lease',), 'devices/interface': ('smartcard',),
+        'devices/sound': ('audio',),
+        'devices/hostdev': ('redirdev', 'redirfilter', 'hub'),
+        'devices/panic': ('shmem', 'memory', 'iommu'),
+        'devices/vsock': ('crypto',),
     }
 
     type = Field('@type')
@@ -296,7 +296,7 @@ class Domain(XMLObject):
     sysinfo = Child('./sysinfo', Sysinfo)
     os = Child('./os', OS)
     features = Child('./features', Features)
-    cpu = Child('./cpu', cpu_xml.CPU)
+    cpu = Child('./cpu', cpudef.CPU)
     clock = Child('./clock', Clock)
     on_poweroff = Field('./on_poweroff')
     on_reboot = Field('./on_reboot')
@@ -307,23 +307,23 @@ class Domain(XMLObject):
     perf_events = Children('./perf/event', PerfEvent)
     emulator = Field('./devices/emulator')
     devices = Children('./devices/*', dev.device_for)
-    disks = _devices('disk', dev.Disk)
-    controllers = _devices('controller', dev.Controller)
-    filesystems = _devices('filesystem', dev.Filesystem)
-    interfaces = _devices('interface', dev.Interface)
-    serials = _devices('serial', dev.Serial)
-    parallels = _devices('parallel', dev.Parallel)
-    consoles = _devices('console', dev.Console)
-    channels = _devices('channel', dev.Channel)
-    inputs = _devices('input', dev.Input)
-    tpms = _devices('tpm', dev.TPM)
-    graphics = _devices('graphics', dev.Graphics)
-    sounds = _devices('sound', dev.Sound)
-    videos = _devices('video', dev.Video)
-    hostdevs = _devices('hostdev', dev.HostdevPCI)
-    watchdogs = _devices('watchdog', dev.Watchdog)
-    memballoons = _devices('memballoon', dev.MemBalloon)
-    rngs = _devices('rng', dev.RNG)
-    panics = _devices('panic', dev.Panic)
-    vsocks = _devices('vsock', dev.Vsock)
+    disks = _devices(dev.Disk)
+    controllers = _devices(dev.Controller)
+    filesystems = _devices(dev.Filesystem)
+    interfaces = _devices(dev.Interface)
+    serials = _devices(dev.Serial)
+    parallels = _devices(dev.Parallel)
+    consoles = _devices(dev.Console)
+    channels = _devices(dev.Channel)
+    inputs = _devices(dev.Input)
+    tpms = _devices(dev.TPM)
+    graphics = _devices(dev.Graphics)
+    sounds = _devices(dev.Sound)
+    videos = _devices(dev.Video)
+    hostdevs = _devices(dev.HostdevPCI)
+    watchdogs = _devices(dev.Watchdog)
+    memballoons = _devices(dev.MemBalloon)
+    rngs = _devices(dev.RNG)
+    panics = _devices(dev.Panic)
+    vsocks = _devices(dev.Vsock)
     seclabel_type = Field('./seclabel/@type')

@@ -346,7 +346,7 @@ class ConstructionTest(base.BaseTestCase):
     def test_keywords_for_properties_and_late_fields(self):
         class Thing(xml.XMLObject):
             TAG = 'thing'
-            size = xml.core.Field('@size', xml.core.INT)
+            size = xml.fields.Field('@size', xml.fields.INT)
 
             @property
             def double(self):
@@ -357,7 +357,7 @@ class ConstructionTest(base.BaseTestCase):
                 self.size = value // 2
 
         self.assertEqual('<thing size="3"/>', Thing(double=6).to_xml())
-        Thing.colour = xml.core.Field('./colour')
+        Thing.colour = xml.fields.Field('./colour')
         self.assertEqual('<thing>\n  <colour>red</colour>\n</thing>',
                          Thing(colour='red').to_xml())
         self.assertRaises(TypeError, Thing, shape='round')
@@ -390,19 +390,23 @@ class ConstructionTest(base.BaseTestCase):
         self.assertRaises(xml.XMLValueError, setattr, dom, 'vcpu', True)
 
 
-class AttributesTest(base.BaseTestCase):
+class VirtualportParametersTest(base.BaseTestCase):
 
     def test_read_write_clear(self):
         nic = devices.Interface(type='bridge', virtualport_type='openvswitch')
-        self.assertEqual({}, nic.virtualport_parameters)
-        nic.virtualport_parameters = {'interfaceid': 'i1', 'profileid': 'p'}
+        self.assertIsNone(nic.virtualport_interfaceid)
+        nic.virtualport_interfaceid = 'i1'
+        nic.virtualport_profileid = 'p'
         self.assertEqual({'interfaceid': 'i1', 'profileid': 'p'},
-                         nic.virtualport_parameters)
+                         dict(nic.element.find('virtualport/parameters')
+                              .attrib))
         self.assertEqual('i1', nic.virtualport_interfaceid)
-        nic.virtualport_parameters = {'instanceid': 'x'}
-        self.assertEqual({'instanceid': 'x'}, nic.virtualport_parameters)
-        nic.virtualport_parameters = None
+        nic.virtualport_interfaceid = None
+        self.assertEqual({'profileid': 'p'},
+                         dict(nic.element.find('virtualport/parameters')
+                              .attrib))
+        nic.virtualport_profileid = None
         self.assertIsNone(nic.element.find('virtualport/parameters'))
         self.assertEqual('openvswitch', nic.virtualport_type)
         self.assertRaises(xml.XMLValueError, setattr, nic,
-                          'virtualport_parameters', 'x=y')
+                          'virtualport_managerid', 'x=y')

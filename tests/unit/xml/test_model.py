@@ -16,7 +16,7 @@ from lxml import etree
 from oslotest import base
 
 from nova_pyvirt import xml
-from nova_pyvirt.xml import cpu as cpu_mod
+from nova_pyvirt.xml import cpudef as cpu_mod
 from nova_pyvirt.xml import devices
 from nova_pyvirt.xml import domain as domain_mod
 from tests import corpus
@@ -162,9 +162,10 @@ class NewFieldsTest(base.BaseTestCase):
                     _YESNO[_xp1(node, './driver/@packed')],
                     nic.driver_packed, path)
                 params = _xp1(node, './virtualport/parameters')
-                self.assertEqual(
-                    {} if params is None else dict(params.attrib),
-                    nic.virtualport_parameters, path)
+                for name, value in getattr(params, 'attrib', {}).items():
+                    self.assertEqual(
+                        value, str(getattr(nic, 'virtualport_' + name)),
+                        path)
                 self.assertEqual(_xp1(node, './virtualport/parameters/'
                                             '@profileid'),
                                  nic.virtualport_profileid, path)
@@ -175,8 +176,8 @@ class NewFieldsTest(base.BaseTestCase):
                 seen.update(['packed'] if nic.driver_packed else [])
                 seen.update(['managed'] if nic.target_managed is False
                             else [])
-                seen.update(['params'] if nic.virtualport_parameters
-                            else [])
+                seen.update(['params'] if nic.virtualport_profileid
+                            or nic.virtualport_instanceid else [])
                 seen.update(['nic-address'] if address is not None else [])
             for fs, node in zip(dom.filesystems,
                                 root.xpath('./devices/filesystem')):

@@ -10,28 +10,14 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Secrets, storage pools and storage volumes."""
+"""Storage pool and storage volume documents (``<pool>``, ``<volume>``)."""
 
-from nova_pyvirt.xml.core import Children
-from nova_pyvirt.xml.core import Enum
-from nova_pyvirt.xml.core import Field
-from nova_pyvirt.xml.core import INT
-from nova_pyvirt.xml.core import Scaled
-from nova_pyvirt.xml.core import XMLObject
-from nova_pyvirt.xml.core import YESNO
-
-
-class Secret(XMLObject):
-    TAG = 'secret'
-    ephemeral = Field('@ephemeral', YESNO)
-    private = Field('@private', YESNO)
-    uuid = Field('./uuid')
-    description = Field('./description')
-    usage_type = Field('./usage/@type', Enum('volume', 'ceph', 'iscsi',
-                                             'tls', 'vtpm'))
-    usage_volume = Field('./usage/volume')
-    usage_name = Field('./usage/name')
-    usage_target = Field('./usage/target')
+from nova_pyvirt.xml.fields import Children
+from nova_pyvirt.xml.fields import Enum
+from nova_pyvirt.xml.fields import Field
+from nova_pyvirt.xml.fields import INT
+from nova_pyvirt.xml.fields import Scaled
+from nova_pyvirt.xml.fields import XMLObject
 
 
 class Permissions(XMLObject):
@@ -57,8 +43,7 @@ class StoragePool(XMLObject):
     """dir, fs, netfs, logical, disk, iscsi, iscsi-direct, rbd... pools."""
 
     TAG = 'pool'
-    ORDER = {'': ('name', 'uuid', 'capacity', 'allocation', 'available',
-                  'features', 'source', 'target')}
+    ORDER = {'available': ('features',)}
     type = Field('@type', Enum('dir', 'fs', 'netfs', 'logical', 'disk',
                                'iscsi', 'iscsi-direct', 'scsi', 'mpath',
                                'rbd', 'sheepdog', 'gluster', 'zfs',
@@ -84,10 +69,9 @@ class StoragePool(XMLObject):
 
 class StorageVolume(XMLObject):
     TAG = 'volume'
-    ORDER = {'': ('name', 'key', 'source', 'capacity', 'allocation',
-                  'physical', 'target', 'backingStore'),
-             'target': ('path', 'format', 'permissions', 'timestamps',
-                        'compat', 'clusterSize', 'nocow', 'features')}
+    ORDER = {'key': ('source',),
+             'target/permissions': ('timestamps',),
+             'target/clusterSize': ('nocow', 'features')}
     type = Field('@type', Enum('file', 'block', 'dir', 'network',
                                'netdir', 'ploop'))
     name = Field('./name')

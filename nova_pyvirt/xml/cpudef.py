@@ -17,20 +17,18 @@ in the capabilities document and ``virConnectCompareCPU``/baseline input, so
 one class covers all three.
 """
 
-from nova_pyvirt.xml.core import Children
-from nova_pyvirt.xml.core import Enum
-from nova_pyvirt.xml.core import Field
-from nova_pyvirt.xml.core import INT
-from nova_pyvirt.xml.core import XMLObject
-
-CPU_MODES = ('custom', 'host-model', 'host-passthrough', 'maximum')
-FEATURE_POLICIES = ('force', 'require', 'optional', 'disable', 'forbid')
+from nova_pyvirt.xml.fields import Children
+from nova_pyvirt.xml.fields import Enum
+from nova_pyvirt.xml.fields import Field
+from nova_pyvirt.xml.fields import INT
+from nova_pyvirt.xml.fields import XMLObject
 
 
 class CPUFeature(XMLObject):
     TAG = 'feature'
     name = Field('@name')
-    policy = Field('@policy', Enum(*FEATURE_POLICIES))
+    policy = Field('@policy', Enum('force', 'require', 'optional',
+                                   'disable', 'forbid'))
 
 
 class NUMACell(XMLObject):
@@ -51,11 +49,10 @@ class CPUCache(XMLObject):
 
 class CPU(XMLObject):
     TAG = 'cpu'
-    ORDER = {'': ('arch', 'model', 'vendor', 'microcode', 'signature',
-                  'counter', 'topology', 'maxphysaddr', 'cache', 'feature',
-                  'pages', 'numa')}
+    ORDER = {'microcode': ('signature', 'counter'), 'feature': ('pages',)}
 
-    mode = Field('@mode', Enum(*CPU_MODES))
+    mode = Field('@mode', Enum('custom', 'host-model', 'host-passthrough',
+                               'maximum'))
     match = Field('@match', Enum('minimum', 'exact', 'strict'))
     check = Field('@check', Enum('none', 'partial', 'full'))
     migratable = Field('@migratable')
