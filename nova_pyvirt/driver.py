@@ -46,6 +46,7 @@ from nova_pyvirt.hypervisor import guest as guest_mod
 from nova_pyvirt.hypervisor import host as host_mod
 from nova_pyvirt.migration import cold as cold_migration
 from nova_pyvirt.network import events as network_events
+from nova_pyvirt.network import hotplug
 from nova_pyvirt.network import vifs as network_vifs
 from nova_pyvirt.report import resources
 from nova_pyvirt.report import traits
@@ -94,6 +95,7 @@ class PyVirtDriver(driver.ComputeDriver):
         self._host_name = CONF.host
         self._volumes = attachment.Volumes(CONF, self._host)
         self._vifs = network_vifs.Vifs()
+        self._hotplug = hotplug.Hotplug(CONF, self._host, self._vifs)
         self._disks = instance_disks.InstanceDisks(CONF)
         self._image_cache_manager = cache_manager.ImageCacheManager(CONF)
         self._migration = cold_migration.ColdMigration(CONF, self._disks)
@@ -375,6 +377,17 @@ class PyVirtDriver(driver.ComputeDriver):
 
     def unplug_vifs(self, instance, network_info):
         self._vifs.unplug_all(instance, network_info)
+
+    def attach_interface(self, context, instance, image_meta, vif):
+        guest = self._guest(instance)
+        definition = guest.definition()
+        domain_caps = self._host.get_domain_capabilities(
+            definition.os.arch, definition.os.machine, self._virt_type)
+        self._hotplug.attach(guest, instance, image_meta, vif, domain_caps)
+
+    def detach_interface(self, context, instance, vif):
+        self._hotplug.detach(self._guest(instance), instance, vif,
+                             CONF.pyvirt.live_device_detach_timeout)
 
     def pause(self, instance):
         self._guest(instance).pause()
