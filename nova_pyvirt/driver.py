@@ -424,7 +424,12 @@ class PyVirtDriver(driver.ComputeDriver):
         cold_migration.check_flavor(instance, disks, flavor)
         self.power_off(instance, timeout, retry_interval)
         self._volumes.disconnect_all(block_device_info, instance)
-        return self._migration.send(instance, dest, files, disks)
+        disk_info = self._migration.send(instance, dest, files, disks)
+        # The ports go once the files went (a failed copy keeps the
+        # instance startable here, ports and all); the destination plugs
+        # them again, and so does a revert here.
+        self._vifs.unplug_all(instance, network_info)
+        return disk_info
 
     def finish_migration(self, context, migration, instance, disk_info,
                          network_info, image_meta, resize_instance,
@@ -435,8 +440,27 @@ class PyVirtDriver(driver.ComputeDriver):
         self._migration.prepare_disks(context, instance, self._image_api,
                                       migration.source_compute, disks,
                                       resize_instance)
-        self._start_guest(instance, image_meta, network_info, disks, volumes,
-                          power_on)
+        self._start_with_ports(instance, image_meta, network_info, disks,
+                               volumes, power_on)
+
+    def _start_with_ports(self, instance, image_meta, network_info, disks,
+                          volumes, power_on):
+        """Plug the ports of a moved instance, then start it here.
+
+        A failure unplugs the ports plugged here. Unlike spawn, nothing
+        waits for Neutron's events: the ports were wired before (as nova's
+        libvirt driver, which starts a moved guest with its ports
+        "already plugged").
+        """
+        plugged = self._vifs.plug_all(instance, network_info, image_meta)
+        try:
+            self._start_guest(instance, image_meta, network_info, disks,
+                              volumes, power_on)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                LOG.error('starting %s failed; unplugging its ports',
+                          instance.uuid)
+                self._vifs.unplug_all(instance, plugged)
 
     def confirm_migration(self, context, migration, instance, network_info):
         # The source's domain stays defined (stopped) until now, so a revert
@@ -447,6 +471,10 @@ class PyVirtDriver(driver.ComputeDriver):
                 guest.undefine()
         except exception.InstanceNotFound:
             pass
+        if instance.host != self._host_name:
+            # Unplugged after the copy already; whatever a failed unplug
+            # left (a hybrid bridge, a tap) goes now.
+            self._vifs.unplug_all(instance, network_info)
         self._migration.confirm(self._files(instance))
 
     def finish_revert_migration(self, context, instance, network_info,
@@ -456,8 +484,8 @@ class PyVirtDriver(driver.ComputeDriver):
         self._migration.revert(files)
         disks = instance_disks.DiskSet.load(files)
         volumes = self._volumes.connect_all(block_device_info, instance)
-        self._start_guest(instance, instance.image_meta, network_info, disks,
-                          volumes, power_on)
+        self._start_with_ports(instance, instance.image_meta, network_info,
+                               disks, volumes, power_on)
 
     # -- volumes ---------------------------------------------------------
 

@@ -18,14 +18,17 @@ replaced by a recorder, which fails on the port it is told to.
 """
 
 import os
+import types
 
 import fixtures
 from os_vif import objects as osv_objects
 from oslotest import base
 
 from nova_pyvirt import exception
+from nova_pyvirt.migration import cold
 from nova_pyvirt.network import vifs
 from tests import design_support as support
+from tests.unit.migration import test_cold_rollback
 from tests.unit import virt_fakes
 
 VOL_BOOT = 'a0000000-0000-4000-8000-000000000001'
@@ -471,3 +474,123 @@ class InterfaceHotplugTest(PortsTestCase):
 
     def conf_timeout(self, seconds):
         self.fx.conf.set(group='pyvirt', live_device_detach_timeout=seconds)
+
+
+class MigrationPortsTest(PortsTestCase):
+    """Cold migration and resize take the ports along with the instance.
+
+    One driver plays both hosts (shared storage, as in the rollback
+    tests); ``instance.host`` says which one the instance lives on.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.transport = test_cold_rollback.FakeTransport(
+            os.path.join(self.fx.tmp, 'dest'), shared=True)
+        self.driver._migration.transport = lambda: self.transport
+        self.spawn()
+        self.osvif.journal = []
+        self.migration = types.SimpleNamespace(source_compute='this-host')
+
+    def migrate(self):
+        return self.driver.migrate_disk_and_power_off(
+            self.fx.context, self.instance, 'this-host',
+            self.instance.flavor, self.ports, block_device_info=self.bdi)
+
+    def finish(self):
+        self.driver.finish_migration(
+            self.fx.context, self.migration, self.instance, '{}',
+            self.ports, self.instance.image_meta, False, {},
+            block_device_info=self.bdi)
+
+    def revert(self):
+        self.driver.finish_revert_migration(
+            self.fx.context, self.instance, self.ports, self.migration,
+            block_device_info=self.bdi)
+
+    def test_migrate_unplugs_after_the_copy(self):
+        send = self.driver._migration.send
+
+        def recording_send(*args):
+            self.assertEqual(2, len(self.osvif.plugged))
+            return send(*args)
+        self.driver._migration.send = recording_send
+
+        self.migrate()
+
+        self.assertNoPortLeft()
+
+    def test_copy_fails_keeps_the_ports(self):
+        self.driver._migration.send = mock_raise(RuntimeError('disk full'))
+        self.assertRaises(RuntimeError, self.migrate)
+        self.assertEqual(2, len(self.osvif.plugged))
+        self.assertEqual(1, len(self.taps))
+        self.assertEqual([], self.osvif.journal)
+
+    def test_finish_plugs_before_the_guest_is_defined(self):
+        self.migrate()
+        order = []
+        define = self.host.define_domain
+
+        def recording_define(xml_text):
+            order.append((set(self.osvif.plugged), set(self.taps)))
+            return define(xml_text)
+        self.host.define_domain = recording_define
+
+        self.finish()
+
+        self.assertEqual([({self.ports[0]['id'], self.ports[1]['id']},
+                           {self.ports[2]['devname']})], order)
+        self.assertTrue(self.host.defined[-1].active)
+
+    def test_finish_start_fails_unplugs(self):
+        self.migrate()
+        self.host.start_error = virt_fakes.libvirt_error('no /dev/kvm')
+        self.assertRaises(type(self.host.start_error), self.finish)
+        self.assertNoPortLeft()
+
+    def test_finish_plug_fails_defines_nothing(self):
+        self.migrate()
+        defined = len(self.host.defined)
+        self.osvif.fail_plug = self.ports[1]['id']
+        self.assertRaises(RuntimeError, self.finish)
+        self.assertNoPortLeft()
+        self.assertEqual(defined, len(self.host.defined))
+
+    def test_revert_plugs_on_the_source_again(self):
+        self.migrate()
+        self.revert()
+        self.assertEqual({self.ports[0]['id'], self.ports[1]['id']},
+                         self.osvif.plugged)
+        self.assertEqual({self.ports[2]['devname']}, self.taps)
+        self.assertTrue(self.host.defined[-1].active)
+
+    def test_confirm_on_the_source_leaves_no_port(self):
+        self.migrate()
+        # A hybrid bridge whose unplug failed earlier is still there.
+        self.osvif.plugged.add(self.ports[1]['id'])
+        self.instance.host = 'dest-host'
+
+        self.driver.confirm_migration(self.fx.context, self.migration,
+                                      self.instance, self.ports)
+
+        self.assertNoPortLeft()
+        self.assertFalse(os.path.exists(cold.resize_dir(
+            self.driver._files(self.instance))))
+
+    def test_confirm_of_a_same_host_resize_keeps_the_ports(self):
+        self.migrate()
+        self.finish()
+        self.osvif.journal = []
+
+        self.driver.confirm_migration(self.fx.context, self.migration,
+                                      self.instance, self.ports)
+
+        self.assertEqual([], self.osvif.journal)
+        self.assertEqual(2, len(self.osvif.plugged))
+
+
+def mock_raise(error):
+    def fail(*args, **kwargs):
+        raise error
+    return fail
