@@ -31,6 +31,12 @@ local image service:
    the image must be downloaded once, and the 4 must not take much longer
    than the 1.
 
+4. spawn with one Open vSwitch port (plugged by os-vif, the guest started
+   paused until ``network-vif-plugged``, which a stand-in for nova-compute
+   delivers at once) against the same spawn without a port, in a private
+   OVS (``tests/fixtures/ovs.py``: userspace datapath, own mount and network
+   namespaces), the bench re-running itself inside those namespaces.
+
 Informational extras: where a spawn's time goes, step by step (1b, and 3c
 for concurrent spawns), the same 4-against-1 comparison for bare libvirt
 (3b: the host's floor for section 3), and with ``--profile`` a cProfile of
@@ -45,6 +51,7 @@ end, also after a failure, Ctrl-C or SIGTERM.
 
 import argparse
 import collections
+import contextlib
 import cProfile
 import gc
 import json
@@ -78,6 +85,7 @@ if __name__ == '__main__':
 
 from nova import context as nova_context  # noqa: E402
 from nova import exception  # noqa: E402
+from nova.network import model as network_model  # noqa: E402
 from nova import objects  # noqa: E402
 from nova.virt import virtapi  # noqa: E402
 from oslo_utils import units  # noqa: E402
@@ -87,12 +95,19 @@ from bench import benchlib  # noqa: E402
 from nova_pyvirt.cmd import demo  # noqa: E402
 from nova_pyvirt.cmd import demo_images  # noqa: E402
 from nova_pyvirt import driver as pyvirt_driver  # noqa: E402
+from nova_pyvirt.hypervisor import connection  # noqa: E402
 from nova_pyvirt.hypervisor import guest as guest_mod  # noqa: E402
+from nova_pyvirt.network import vifs as network_vifs  # noqa: E402
 from tests.fixtures import embedded  # noqa: E402
+from tests.fixtures import ovs  # noqa: E402
 
 TARGET_SPAWN = 1.15        # driver spawn / defineXML + create
 TARGET_BASE_SIZE = 1.1     # spawn from 4 GiB base / from 64 MiB base
 TARGET_CONCURRENT = 1.6    # 4 concurrent uncached spawns / 1
+TARGET_PORT = 1.15         # spawn with one OVS port / without a port
+PORT_RESULT = 'spawn_bench-port-ratio'   # the child's result line
+PRIVSEP_HELPER = os.path.join(os.path.dirname(sys.executable),
+                              'privsep-helper')
 CONCURRENCY = 4
 
 SMALL_BASE = 64 * units.Mi
@@ -133,6 +148,7 @@ class Bench(object):
         self.guest_dir = guest_dir
         self.state_dir = tempfile.mkdtemp(prefix='pyvirt-spawn-bench-')
         self.live = []
+        self.ports = {}            # instance uuid -> its network_info
         self.driver = None
         self._ids = 0
         self._ids_lock = threading.Lock()
@@ -188,11 +204,15 @@ class Bench(object):
         self.live.append(instance)
         return instance, image_meta
 
-    def spawn(self, instance, image_meta):
-        self.driver.spawn(self.context, instance, image_meta, [], None, {})
+    def spawn(self, instance, image_meta, network_info=None):
+        self.driver.spawn(self.context, instance, image_meta, [], None, {},
+                          network_info=network_info)
+        if network_info:
+            self.ports[instance.uuid] = network_info
 
     def destroy(self, instance):
-        self.driver.destroy(self.context, instance, [], None)
+        self.driver.destroy(self.context, instance,
+                            self.ports.pop(instance.uuid, []), None)
         self.live.remove(instance)
 
     def destroy_many(self, instances):
@@ -812,6 +832,174 @@ def section_concurrent_floor(bench, rounds):
 
 
 # ---------------------------------------------------------------------------
+# 4. Spawn with one OVS port against spawn without, in a private OVS.
+
+class ImmediateEvents(virtapi.VirtAPI):
+    """nova-compute's event wait, with Neutron answering at once.
+
+    Every ``network-vif-plugged`` the driver waits for has come by the
+    time the body (plug, define, start paused) ends, so what is timed is
+    the driver's own cost of the wait: registering, the paused start and
+    the resume.
+    """
+
+    def __init__(self):
+        super(ImmediateEvents, self).__init__()
+        self.events = 0
+
+    @contextlib.contextmanager
+    def wait_for_instance_event(self, instance, event_names, timeout=300,
+                                error_callback=None):
+        yield
+        self.events += len(event_names)
+
+
+def bench_port(hybrid=False):
+    """A fresh port, bound as ML2/OVS binds it on a userspace datapath."""
+    pid = uuidutils.generate_uuid()
+    mac = 'fa:16:3e:%s:%s:%s' % (pid[0:2], pid[2:4], pid[4:6])
+    network = network_model.Network(
+        id='9b0c1d2e-3f40-4152-8637-48596a7b8c9d', bridge='br-int',
+        label='bench', meta={'mtu': 1450})
+    details = {network_model.VIF_DETAILS_PORT_FILTER: True,
+               network_model.VIF_DETAILS_OVS_HYBRID_PLUG: hybrid,
+               network_model.VIF_DETAILS_OVS_DATAPATH_TYPE: 'netdev'}
+    return network_model.VIF(
+        id=pid, address=mac, type=network_model.VIF_TYPE_OVS,
+        network=network, details=details, ovs_interfaceid=pid,
+        devname=('tap' + pid)[:network_model.NIC_NAME_LEN], active=False,
+        delegate_create=True)
+
+
+def configure_ports(conf):
+    """os-vif and privsep as a compute host sets them, for the fixture."""
+    # os-vif's ovs plugin reads its options once, when os-vif loads it:
+    # they are registered (as the plugin will) and set first.
+    import nova.privsep  # noqa: F401  (registers [nova_sys_admin])
+    from vif_plug_ovs import ovs as ovs_plugin  # also its privsep context
+    conf.register_opts(ovs_plugin.OvsPlugin.CONFIG_OPTS, group='os_vif_ovs')
+    conf.set_override('ovsdb_connection', 'unix:%s/db.sock' %
+                      ovs.DEFAULT_RUNDIR, group='os_vif_ovs')
+    for group in ('vif_plug_ovs_privileged', 'nova_sys_admin'):
+        conf.set_override('helper_command', PRIVSEP_HELPER, group=group)
+    network_vifs.initialize_os_vif()
+
+
+def section_ports(bench, rounds, hybrid=False):
+    """Run inside the OVS fixture's namespaces (the child of the bench)."""
+    print('\n== 4. spawn with one OVS port (%s plug, events included) vs '
+          'spawn without ==' % ('hybrid' if hybrid else 'direct'))
+    configure_ports(bench.conf)
+    events = ImmediateEvents()
+    bench.driver.virtapi = events
+    bench.conf.set_override('vif_plugging_timeout', 300)
+    bench.conf.set_override('vif_plugging_is_fatal', True)
+
+    launches = {True: [], False: []}
+    mode = []
+
+    def run(with_port):
+        instance, image_meta = bench.instance(bench.root_image)
+        network_info = [bench_port(hybrid)] if with_port else []
+        mode[:] = [with_port]
+        elapsed = _timed(bench.spawn, instance, image_meta, network_info)
+        bench.destroy(instance)
+        return elapsed
+
+    # Warm-up: caches the image, starts the privsep daemons and os-vif's
+    # OVSDB connection (once per nova-compute, not per spawn).
+    run(True)
+    run(False)
+    plugs = []
+    vifs = bench.driver._vifs
+    real_plug = vifs.plug
+
+    def timed_plug(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return real_plug(*args, **kwargs)
+        finally:
+            plugs.append(time.perf_counter() - start)
+    real_launch = guest_mod.Guest.launch
+
+    def timed_launch(guest, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return real_launch(guest, *args, **kwargs)
+        finally:
+            launches[mode[0]].append(time.perf_counter() - start)
+    vifs.plug = timed_plug
+    guest_mod.Guest.launch = timed_launch
+    try:
+        timings = interleaved([('spawn, 1 OVS port', lambda: run(True)),
+                               ('spawn, no port', lambda: run(False))],
+                              rounds)
+    finally:
+        del vifs.plug
+        guest_mod.Guest.launch = real_launch
+    print('network-vif-plugged events delivered: %d; medians: os-vif plug '
+          'of the port %.1f ms,\nguest start (createWithFlags; libvirt '
+          'adds the tap to OVS) %.1f ms with the port, %.1f ms without' % (
+              events.events, 1e3 * statistics.median(plugs),
+              1e3 * statistics.median(launches[True]),
+              1e3 * statistics.median(launches[False])))
+    return timings, report_timing(timings, TARGET_PORT, 'port/no port')
+
+
+def ports_child(args, rounds):
+    """The bench's entry point inside the OVS fixture's namespaces."""
+    # The fixture's namespace has a /sys of its own (its network devices),
+    # without the machine's cgroup mounts: this root's QEMU runs without
+    # cgroups, as both contenders do.
+    connection.EMBED_QEMU_CONF += 'cgroup_controllers = [ ]\n'
+    bench = Bench(os.path.abspath(args.guest_image))
+    try:
+        bench.open()
+        _t, (ratio, min_ratio) = section_ports(bench, rounds,
+                                               args.ports_hybrid)
+        print('%s %.6f %.6f' % (PORT_RESULT, ratio, min_ratio))
+        return 0
+    finally:
+        if not bench.close():
+            print('spawn_bench: cleanup was incomplete', file=sys.stderr)
+
+
+def section_ports_in_ovs(args, rounds):
+    """Start a private OVS, run section 4 in its namespaces; the ratios.
+
+    None when this machine cannot run the fixture (not root, no tun).
+    """
+    reason = ovs.missing_capability()
+    if reason:
+        print('\n== 4. spawn with one OVS port: skipped (%s) ==' % reason)
+        return None
+    fixture = ovs.OvsFixture()
+    fixture.setUp()
+    try:
+        argv = [sys.executable, os.path.abspath(__file__), '--ports-child',
+                '--rounds', str(rounds), '--guest-image',
+                os.path.abspath(args.guest_image)]
+        if args.ports_hybrid:
+            argv.append('--ports-hybrid')
+        result = subprocess.run(fixture.command(argv), cwd=_ROOT,
+                                stdout=subprocess.PIPE, text=True)
+        ratios = None
+        for line in result.stdout.splitlines():
+            if line.startswith(PORT_RESULT):
+                ratios = tuple(float(x) for x in line.split()[1:3])
+            else:
+                print(line)
+        if result.returncode or ratios is None:
+            raise RuntimeError('section 4 failed inside the OVS namespaces '
+                               '(exit status %d)' % result.returncode)
+        left = fixture.ports()
+        print('ports left on br-int after the section: %d' % len(left))
+        return ratios
+    finally:
+        fixture.cleanUp()
+
+
+# ---------------------------------------------------------------------------
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -829,8 +1017,16 @@ def main(argv=None):
     parser.add_argument('--guest-image', default=GUEST_IMAGE,
                         help='output of tools/guest_image/build.py (built '
                              'on first use)')
+    parser.add_argument('--only-ports', action='store_true',
+                        help='run section 4 (spawn with an OVS port) only')
+    parser.add_argument('--ports-hybrid', action='store_true',
+                        help='section 4 plugs its port hybrid (qbr bridge)')
+    parser.add_argument('--ports-child', action='store_true',
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 9)
+    if args.ports_child:
+        return ports_child(args, rounds)
     concurrent_rounds = args.rounds or (1 if args.quick else 5)
     stage_runs = 1 if args.quick else 5
     uncached = (args.uncached_mib or (32 if args.quick else 128)) * units.Mi
@@ -842,6 +1038,15 @@ def main(argv=None):
         subprocess.run([sys.executable, BUILDER, '--output', GUEST_IMAGE],
                        check=True, stdout=subprocess.DEVNULL)
 
+    if args.only_ports:
+        try:
+            ratios = section_ports_in_ovs(args, rounds)
+        finally:
+            if os.path.exists(LIBVIRT_LOG):
+                os.unlink(LIBVIRT_LOG)
+        return benchlib.print_summary(
+            'summary (ratios of wall-time medians)',
+            [port_check(ratios)], (24, 32, 8))
     bench = Bench(os.path.abspath(args.guest_image))
     try:
         bench.open()
@@ -890,6 +1095,10 @@ def run(bench, args, rounds, concurrent_rounds, stage_runs, uncached):
         section_concurrent(bench, concurrent_rounds, payload,
                            1 if args.quick else 2)
 
+    # Section 4 runs in a child process, in the OVS fixture's namespaces,
+    # with its own embedded root: this one's domains are gone by now.
+    port_ratios = section_ports_in_ovs(args, rounds)
+
     checks = [
         ('spawn vs define+create', 'ratio %.3f (min-based %.3f)' % (
             spawn_ratio, spawn_min), '<= %.2f' % TARGET_SPAWN,
@@ -907,9 +1116,18 @@ def run(bench, args, rounds, concurrent_rounds, stage_runs, uncached):
          'NOT exactly 1', '1', once),
         ('  libvirt alone (3b)', 'ratio %.3f (min-based %.3f)' % (
             floor_ratio, floor_min), 'info', None),
+        port_check(port_ratios),
     ]
     return benchlib.print_summary(
         'summary (ratios of wall-time medians)', checks, (24, 32, 8))
+
+
+def port_check(ratios):
+    if ratios is None:
+        return ('1 OVS port vs no port', 'skipped (no OVS here)', 'info',
+                None)
+    return ('1 OVS port vs no port', 'ratio %.3f (min-based %.3f)' % ratios,
+            '<= %.2f' % TARGET_PORT, ratios[0] <= TARGET_PORT)
 
 
 if __name__ == '__main__':

@@ -46,6 +46,7 @@ from nova_pyvirt.hypervisor import guest as guest_mod
 from nova_pyvirt.hypervisor import host as host_mod
 from nova_pyvirt.migration import cold as cold_migration
 from nova_pyvirt.network import events as network_events
+from nova_pyvirt.network import hotplug
 from nova_pyvirt.network import vifs as network_vifs
 from nova_pyvirt.report import resources
 from nova_pyvirt.report import traits
@@ -94,6 +95,7 @@ class PyVirtDriver(driver.ComputeDriver):
         self._host_name = CONF.host
         self._volumes = attachment.Volumes(CONF, self._host)
         self._vifs = network_vifs.Vifs()
+        self._hotplug = hotplug.Hotplug(CONF, self._host, self._vifs)
         self._disks = instance_disks.InstanceDisks(CONF)
         self._image_cache_manager = cache_manager.ImageCacheManager(CONF)
         self._migration = cold_migration.ColdMigration(CONF, self._disks)
@@ -376,6 +378,17 @@ class PyVirtDriver(driver.ComputeDriver):
     def unplug_vifs(self, instance, network_info):
         self._vifs.unplug_all(instance, network_info)
 
+    def attach_interface(self, context, instance, image_meta, vif):
+        guest = self._guest(instance)
+        definition = guest.definition()
+        domain_caps = self._host.get_domain_capabilities(
+            definition.os.arch, definition.os.machine, self._virt_type)
+        self._hotplug.attach(guest, instance, image_meta, vif, domain_caps)
+
+    def detach_interface(self, context, instance, vif):
+        self._hotplug.detach(self._guest(instance), instance, vif,
+                             CONF.pyvirt.live_device_detach_timeout)
+
     def pause(self, instance):
         self._guest(instance).pause()
 
@@ -411,7 +424,12 @@ class PyVirtDriver(driver.ComputeDriver):
         cold_migration.check_flavor(instance, disks, flavor)
         self.power_off(instance, timeout, retry_interval)
         self._volumes.disconnect_all(block_device_info, instance)
-        return self._migration.send(instance, dest, files, disks)
+        disk_info = self._migration.send(instance, dest, files, disks)
+        # The ports go once the files went (a failed copy keeps the
+        # instance startable here, ports and all); the destination plugs
+        # them again, and so does a revert here.
+        self._vifs.unplug_all(instance, network_info)
+        return disk_info
 
     def finish_migration(self, context, migration, instance, disk_info,
                          network_info, image_meta, resize_instance,
@@ -422,8 +440,27 @@ class PyVirtDriver(driver.ComputeDriver):
         self._migration.prepare_disks(context, instance, self._image_api,
                                       migration.source_compute, disks,
                                       resize_instance)
-        self._start_guest(instance, image_meta, network_info, disks, volumes,
-                          power_on)
+        self._start_with_ports(instance, image_meta, network_info, disks,
+                               volumes, power_on)
+
+    def _start_with_ports(self, instance, image_meta, network_info, disks,
+                          volumes, power_on):
+        """Plug the ports of a moved instance, then start it here.
+
+        A failure unplugs the ports plugged here. Unlike spawn, nothing
+        waits for Neutron's events: the ports were wired before (as nova's
+        libvirt driver, which starts a moved guest with its ports
+        "already plugged").
+        """
+        plugged = self._vifs.plug_all(instance, network_info, image_meta)
+        try:
+            self._start_guest(instance, image_meta, network_info, disks,
+                              volumes, power_on)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                LOG.error('starting %s failed; unplugging its ports',
+                          instance.uuid)
+                self._vifs.unplug_all(instance, plugged)
 
     def confirm_migration(self, context, migration, instance, network_info):
         # The source's domain stays defined (stopped) until now, so a revert
@@ -434,6 +471,10 @@ class PyVirtDriver(driver.ComputeDriver):
                 guest.undefine()
         except exception.InstanceNotFound:
             pass
+        if instance.host != self._host_name:
+            # Unplugged after the copy already; whatever a failed unplug
+            # left (a hybrid bridge, a tap) goes now.
+            self._vifs.unplug_all(instance, network_info)
         self._migration.confirm(self._files(instance))
 
     def finish_revert_migration(self, context, instance, network_info,
@@ -443,8 +484,8 @@ class PyVirtDriver(driver.ComputeDriver):
         self._migration.revert(files)
         disks = instance_disks.DiskSet.load(files)
         volumes = self._volumes.connect_all(block_device_info, instance)
-        self._start_guest(instance, instance.image_meta, network_info, disks,
-                          volumes, power_on)
+        self._start_with_ports(instance, instance.image_meta, network_info,
+                               disks, volumes, power_on)
 
     # -- volumes ---------------------------------------------------------
 

@@ -12,18 +12,22 @@
 
 """``nova-pyvirt render-xml``: print the domain XML the driver would write.
 
-Operators see what will run before it runs: give a flavor, image properties
-and optionally saved host documents; without them the local libvirt is asked
-(falling back to an embedded QEMU driver when no daemon answers).
+Operators see what will run before it runs: give a flavor, image properties,
+ports (``--port``, ``--network-info``) and optionally saved host documents;
+without them the local libvirt is asked (falling back to an embedded QEMU
+driver when no daemon answers).
 """
 
+import json
 import os
+import re
 import sys
 
 import libvirt
 from oslo_utils import uuidutils
 
 from nova import exception as nova_exception
+from nova.network import model as network_model
 from nova import objects
 
 from nova_pyvirt import conf as pyvirt_conf
@@ -90,6 +94,74 @@ def parse_image_properties(items):
     return objects.ImageMeta.from_dict({'properties': props})
 
 
+PORT_HELP = ('a Neutron port as bound to the host (repeatable): '
+             'TYPE:PORT_ID:MAC[:hybrid][:mtu=N], TYPE being ovs or tap; '
+             'hybrid puts an ovs port on its qbr Linux bridge (ML2/OVS with '
+             'the iptables firewall). E.g. --port ovs:'
+             '3f0c6a52-8d0e-4b7b-9d7c-2a1e5c4b9f10:fa:16:3e:12:34:56')
+MAC_RE = re.compile(r'^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$')
+
+
+def parse_port(text, bridge='br-int'):
+    """``ovs:PORT_ID:MAC[:hybrid][:mtu=N]`` -> a nova VIF, as Neutron binds.
+
+    The VIF is the one nova hands the driver for a port ML2/OVS bound to
+    this host: on ``bridge`` (nova's ``[neutron] ovs_bridge``), the tap
+    named from the port id as Neutron names it.
+    """
+    parts = (text or '').split(':')
+    if len(parts) < 8:
+        raise UsageError('--port %r is not TYPE:PORT_ID:MAC[:hybrid]'
+                         '[:mtu=N]' % text)
+    vif_type, pid, mac, flags = (parts[0], parts[1], ':'.join(parts[2:8]),
+                                 parts[8:])
+    if not uuidutils.is_uuid_like(pid):
+        raise UsageError('--port %r: %r is not a port UUID' % (text, pid))
+    if not MAC_RE.match(mac):
+        raise UsageError('--port %r: %r is not a MAC address' % (text, mac))
+    hybrid = False
+    meta = {}
+    for flag in flags:
+        if flag == 'hybrid' and vif_type == network_model.VIF_TYPE_OVS:
+            hybrid = True
+        elif flag.startswith('mtu=') and flag[4:].isdigit():
+            meta['mtu'] = int(flag[4:])
+        else:
+            raise UsageError('--port %r: unknown flag %r (hybrid, mtu=N)'
+                             % (text, flag))
+    details = {network_model.VIF_DETAILS_PORT_FILTER: True}
+    if vif_type == network_model.VIF_TYPE_OVS:
+        details[network_model.VIF_DETAILS_OVS_HYBRID_PLUG] = hybrid
+    network = network_model.Network(id=None, bridge=bridge, label='render',
+                                    meta=meta)
+    return network_model.VIF(
+        id=pid, address=mac.lower(), type=vif_type, network=network,
+        details=details, ovs_interfaceid=pid,
+        devname=('tap' + pid)[:network_model.NIC_NAME_LEN], active=True)
+
+
+def load_network_info(path):
+    """A nova ``network_info`` JSON list (as in the instance info cache)."""
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise UsageError('--network-info %s: %s' % (path, exc))
+    if not isinstance(data, list):
+        raise UsageError('--network-info %s: not a JSON list of VIFs'
+                         % path)
+    return network_model.NetworkInfo.hydrate(data)
+
+
+def ports(args, conf):
+    network_info = []
+    if args.network_info:
+        network_info.extend(load_network_info(args.network_info))
+    bridge = conf.neutron.ovs_bridge
+    network_info.extend(parse_port(text, bridge) for text in args.port)
+    return network_info
+
+
 def local_disks(instance_dir, flavor):
     disks = [request.LocalDisk('disk', os.path.join(instance_dir, 'disk'))]
     if flavor.ephemeral_gb:
@@ -139,7 +211,7 @@ def render(args, conf):
     guest_request = request.GuestRequest(
         instance, flavor, image_meta, files.path,
         local_disks=local_disks(files.path, flavor),
-        console_log=files.console_log)
+        network_info=ports(args, conf), console_log=files.console_log)
     design = domain_builder.design_guest(guest_request, conf, host)
     cpu.validate_cpu_options(
         conf, host.domain_capabilities(arch, design.machine_type,
@@ -155,6 +227,12 @@ def _configure(parser):
     parser.add_argument('--image-property', action='append', default=[],
                         metavar='KEY=VALUE', help='an image property '
                         '(repeatable), e.g. hw_disk_bus=scsi')
+    parser.add_argument('--port', action='append', default=[],
+                        metavar='TYPE:PORT_ID:MAC[:hybrid]', help=PORT_HELP)
+    parser.add_argument('--network-info', metavar='FILE',
+                        help='a nova network_info JSON list (the '
+                        'instance_info_caches.network_info of an instance); '
+                        'its ports come before those of --port')
     parser.add_argument('--virt-type', choices=['kvm', 'qemu', 'test'],
                         help='overrides [pyvirt] virt_type')
     parser.add_argument('--config', action='append', default=[],

@@ -195,11 +195,9 @@ def design_guest(request, conf, host, persisted_machine_type=None,
         add(disk)
     if any(d.target_bus == 'scsi' for d in disk_devices):
         add(dev.Controller(type='scsi', index=0, model='virtio-scsi'))
-    if request.network_info:
-        model = peripherals.vif_model(image_meta, domain_caps)
-        queues = peripherals.vif_queues(conf, flavor, image_meta, model)
-        for vif in request.network_info:
-            add(peripherals.interface(vif, model, queues))
+    for nic in peripherals.interfaces(conf, flavor, image_meta,
+                                      request.network_info, domain_caps):
+        add(nic)
     add(peripherals.serial_console(request.console_log))
     graphics = peripherals.graphics(conf)
     optional = [

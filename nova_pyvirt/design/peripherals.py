@@ -77,6 +77,19 @@ def vif_queues(conf, flavor, image_meta, model):
     return min(flavor.vcpus, cap)
 
 
+def interfaces(conf, flavor, image_meta, network_info, domain_caps=None):
+    """The ``<interface>`` of each port, in order.
+
+    Spawn designs a guest's NICs with it, and hot-plug the one NIC of an
+    attached port, so both write the same element for the same port.
+    """
+    if not network_info:
+        return []
+    model = vif_model(image_meta, domain_caps)
+    queues = vif_queues(conf, flavor, image_meta, model)
+    return [interface(vif, model, queues) for vif in network_info]
+
+
 def hybrid_bridge_name(vif):
     """The ``qbr`` Linux bridge os-vif builds for a hybrid-plugged port."""
     return ('qbr' + vif['id'])[:network_model.NIC_NAME_LEN]

@@ -213,19 +213,34 @@ class Guest(object):
                            write_requests=stats[2], write_bytes=stats[3],
                            errors_count=stats[4])
         for nic in definition.interfaces:
-            if not nic.target_dev:
-                diags.add_nic(mac_address=nic.mac_address)
-                continue
-            stats = self.domain.interfaceStats(nic.target_dev)
-            diags.add_nic(mac_address=nic.mac_address, rx_octets=stats[0],
-                          rx_packets=stats[1], rx_errors=stats[2],
-                          rx_drop=stats[3], tx_octets=stats[4],
-                          tx_packets=stats[5], tx_errors=stats[6],
-                          tx_drop=stats[7])
+            diags.add_nic(mac_address=nic.mac_address,
+                          **self.interface_stats(nic.target_dev))
         diags.num_cpus = len(diags.cpu_details)
         diags.num_disks = len(diags.disk_details)
         diags.num_nics = len(diags.nic_details)
         return diags
+
+    NIC_COUNTERS = ('rx_octets', 'rx_packets', 'rx_errors', 'rx_drop',
+                    'tx_octets', 'tx_packets', 'tx_errors', 'tx_drop')
+
+    def interface_stats(self, target_dev):
+        """A running NIC's counters, named as nova's ``NicDiagnostics``.
+
+        ``{}`` for a NIC without a host device (libvirt has no counters
+        for it) or one the guest no longer has (detached meanwhile).
+        libvirt reports -1 for a counter the device does not keep; nova
+        wants a number, so that is 0.
+        """
+        if not target_dev:
+            return {}
+        try:
+            stats = self.domain.interfaceStats(target_dev)
+        except libvirt.libvirtError as exc:
+            LOG.debug('no counters for NIC %s of %s: %s', target_dev,
+                      self.uuid, exc)
+            return {}
+        return {name: max(0, value)
+                for name, value in zip(self.NIC_COUNTERS, stats)}
 
     def legacy_diagnostics(self):
         """The flat dict of ``get_diagnostics`` (nova's older API)."""
@@ -243,13 +258,12 @@ class Guest(object):
                            prefix + 'write_req': stats[2],
                            prefix + 'write': stats[3],
                            prefix + 'errors': stats[4]})
+        legacy_names = {'rx_octets': 'rx', 'tx_octets': 'tx'}
         for nic in definition.interfaces:
-            if nic.target_dev:
-                stats = self.domain.interfaceStats(nic.target_dev)
-                names = ('rx', 'rx_packets', 'rx_errors', 'rx_drop', 'tx',
-                         'tx_packets', 'tx_errors', 'tx_drop')
-                result.update({'%s_%s' % (nic.target_dev, n): v
-                               for n, v in zip(names, stats)})
+            stats = self.interface_stats(nic.target_dev)
+            result.update({'%s_%s' % (nic.target_dev,
+                                      legacy_names.get(name, name)): value
+                           for name, value in stats.items()})
         memory = self.domain.memoryStats()
         result.update({'memory-' + k: v for k, v in memory.items()})
         result['memory'] = self.domain.info()[2]

@@ -18,14 +18,17 @@ replaced by a recorder, which fails on the port it is told to.
 """
 
 import os
+import types
 
 import fixtures
 from os_vif import objects as osv_objects
 from oslotest import base
 
 from nova_pyvirt import exception
+from nova_pyvirt.migration import cold
 from nova_pyvirt.network import vifs
 from tests import design_support as support
+from tests.unit.migration import test_cold_rollback
 from tests.unit import virt_fakes
 
 VOL_BOOT = 'a0000000-0000-4000-8000-000000000001'
@@ -313,3 +316,281 @@ class NeutronEventsTest(PortsTestCase):
                           block_device_info=self.bdi, power_on=False)
         self.assertEqual([], self.virtapi.waits)
         self.assertEqual([], self.host.defined[0].calls)
+
+
+class InterfaceHotplugTest(PortsTestCase):
+    """attach_interface / detach_interface: plugged, added, undone."""
+
+    def setUp(self):
+        super().setUp()
+        self.spawn([])
+        self.domain = self.host.defined[0]
+        self.osvif.journal = []
+        self.new = port(5)
+
+    def attach(self, vif=None):
+        self.driver.attach_interface(self.fx.context, self.instance,
+                                     self.instance.image_meta,
+                                     vif or self.new)
+
+    def detach(self, vif=None):
+        self.driver.detach_interface(self.fx.context, self.instance,
+                                     vif or self.new)
+
+    def nics(self):
+        return self.driver._guest(self.instance).definition().interfaces
+
+    def test_attach_running_plugs_then_adds_live_and_config(self):
+        self.attach()
+
+        self.assertEqual([('plug', self.new['id'])], self.osvif.journal)
+        [nic] = self.nics()
+        self.assertEqual(self.new['address'], nic.mac_address)
+        self.assertEqual('br-int', nic.source_bridge)
+        self.assertEqual(self.new['id'], nic.virtualport_interfaceid)
+        self.assertEqual('virtio', nic.model)
+        flags = self.domain.attach_flags
+        self.assertTrue(flags & virt_fakes.libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        self.assertTrue(flags & virt_fakes.libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+
+    def test_attach_stopped_adds_to_the_definition_only(self):
+        self.driver.power_off(self.instance)
+        self.attach()
+        self.assertEqual(virt_fakes.libvirt.VIR_DOMAIN_AFFECT_CONFIG,
+                         self.domain.attach_flags)
+        self.assertEqual({self.new['id']}, self.osvif.plugged)
+
+    def test_attach_tap_port_creates_the_device(self):
+        tap = port(6, 'tap')
+        self.attach(tap)
+        [nic] = self.nics()
+        self.assertEqual('ethernet', nic.type)
+        self.assertEqual({tap['devname']}, self.taps)
+
+    def test_attach_fails_in_libvirt_unplugs_and_names_the_port(self):
+        self.domain.attach_error = virt_fakes.libvirt_error(
+            'no free PCI slot')
+
+        exc = self.assertRaises(virt_fakes.exception.InterfaceAttachFailed,
+                                self.attach)
+
+        self.assertIn(self.new['id'], str(exc))
+        self.assertIn('no free PCI slot', str(exc))
+        self.assertEqual([('plug', self.new['id']),
+                          ('unplug', self.new['id'])], self.osvif.journal)
+        self.assertNoPortLeft()
+        self.assertEqual([], self.nics())
+
+    def test_attach_plug_fails_nothing_added(self):
+        self.osvif.fail_plug = self.new['id']
+
+        exc = self.assertRaises(virt_fakes.exception.InterfaceAttachFailed,
+                                self.attach)
+
+        self.assertIn(self.new['id'], str(exc))
+        self.assertNotIn('attachDeviceFlags', self.domain.calls)
+        self.assertNoPortLeft()
+
+    def test_attach_unsupported_type_plugs_nothing(self):
+        bad = port(7, 'vhostuser')
+        exc = self.assertRaises(virt_fakes.exception.InterfaceAttachFailed,
+                                self.attach, bad)
+        self.assertIn(bad['id'], str(exc))
+        self.assertIn('vhostuser', str(exc))
+        self.assertEqual([], self.osvif.journal)
+        self.assertNotIn('attachDeviceFlags', self.domain.calls)
+
+    def test_attach_bad_vif_model_plugs_nothing(self):
+        self.useFixture(fixtures.MockPatch(
+            'nova_pyvirt.design.peripherals.vif_model',
+            side_effect=exception.InvalidImageProperty(
+                name='hw_vif_model', value='e1000', reason='not here')))
+        self.assertRaises(virt_fakes.exception.InterfaceAttachFailed,
+                          self.attach)
+        self.assertEqual([], self.osvif.journal)
+
+    def test_detach_running_waits_then_unplugs(self):
+        self.attach()
+        self.osvif.journal = []
+
+        self.detach()
+
+        self.assertEqual([], self.nics())
+        self.assertEqual('detachDeviceFlags', self.domain.calls[-1])
+        self.assertEqual(virt_fakes.libvirt.VIR_DOMAIN_AFFECT_LIVE,
+                         self.domain.detach_flags)
+        self.assertEqual([('unplug', self.new['id'])], self.osvif.journal)
+        self.assertNoPortLeft()
+
+    def test_detach_stopped_removes_from_the_definition(self):
+        self.attach()
+        self.driver.power_off(self.instance)
+
+        self.detach()
+
+        self.assertEqual(virt_fakes.libvirt.VIR_DOMAIN_AFFECT_CONFIG,
+                         self.domain.detach_flags)
+        self.assertEqual([], self.nics())
+        self.assertNoPortLeft()
+
+    def test_detach_guest_keeps_the_nic_times_out_and_unplugs(self):
+        self.conf_timeout(1)
+        self.attach()
+        self.domain.guest_keeps_devices = True
+        self.useFixture(fixtures.MockPatchObject(
+            self.host, 'device_removed', lambda uuid, alias: False))
+
+        exc = self.assertRaises(virt_fakes.exception.DeviceDetachFailed,
+                                self.detach)
+
+        self.assertIn(self.new['id'], str(exc))
+        # As nova's libvirt driver: the port is unplugged all the same.
+        self.assertNoPortLeft()
+
+    def test_detach_libvirt_error_still_unplugs(self):
+        self.attach()
+        error = virt_fakes.libvirt_error('device busy')
+        self.domain.detach_error = error
+        raised = self.assertRaises(type(error), self.detach)
+        self.assertIs(error, raised)
+        self.assertNoPortLeft()
+
+    def test_detach_port_not_on_the_guest_unplugs_it(self):
+        other = port(8)
+        self.attach()
+        self.osvif.plugged.add(other['id'])
+        self.osvif.journal = []
+
+        self.detach(other)
+
+        self.assertEqual([('unplug', other['id'])], self.osvif.journal)
+        self.assertNotIn('detachDeviceFlags', self.domain.calls)
+        self.assertEqual(1, len(self.nics()))
+
+    def test_detach_from_a_missing_instance_is_not_found(self):
+        self.driver.destroy(self.fx.context, self.instance, [],
+                            block_device_info=self.bdi)
+        self.assertRaises(virt_fakes.exception.InstanceNotFound, self.detach)
+
+    def conf_timeout(self, seconds):
+        self.fx.conf.set(group='pyvirt', live_device_detach_timeout=seconds)
+
+
+class MigrationPortsTest(PortsTestCase):
+    """Cold migration and resize take the ports along with the instance.
+
+    One driver plays both hosts (shared storage, as in the rollback
+    tests); ``instance.host`` says which one the instance lives on.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.transport = test_cold_rollback.FakeTransport(
+            os.path.join(self.fx.tmp, 'dest'), shared=True)
+        self.driver._migration.transport = lambda: self.transport
+        self.spawn()
+        self.osvif.journal = []
+        self.migration = types.SimpleNamespace(source_compute='this-host')
+
+    def migrate(self):
+        return self.driver.migrate_disk_and_power_off(
+            self.fx.context, self.instance, 'this-host',
+            self.instance.flavor, self.ports, block_device_info=self.bdi)
+
+    def finish(self):
+        self.driver.finish_migration(
+            self.fx.context, self.migration, self.instance, '{}',
+            self.ports, self.instance.image_meta, False, {},
+            block_device_info=self.bdi)
+
+    def revert(self):
+        self.driver.finish_revert_migration(
+            self.fx.context, self.instance, self.ports, self.migration,
+            block_device_info=self.bdi)
+
+    def test_migrate_unplugs_after_the_copy(self):
+        send = self.driver._migration.send
+
+        def recording_send(*args):
+            self.assertEqual(2, len(self.osvif.plugged))
+            return send(*args)
+        self.driver._migration.send = recording_send
+
+        self.migrate()
+
+        self.assertNoPortLeft()
+
+    def test_copy_fails_keeps_the_ports(self):
+        self.driver._migration.send = mock_raise(RuntimeError('disk full'))
+        self.assertRaises(RuntimeError, self.migrate)
+        self.assertEqual(2, len(self.osvif.plugged))
+        self.assertEqual(1, len(self.taps))
+        self.assertEqual([], self.osvif.journal)
+
+    def test_finish_plugs_before_the_guest_is_defined(self):
+        self.migrate()
+        order = []
+        define = self.host.define_domain
+
+        def recording_define(xml_text):
+            order.append((set(self.osvif.plugged), set(self.taps)))
+            return define(xml_text)
+        self.host.define_domain = recording_define
+
+        self.finish()
+
+        self.assertEqual([({self.ports[0]['id'], self.ports[1]['id']},
+                           {self.ports[2]['devname']})], order)
+        self.assertTrue(self.host.defined[-1].active)
+
+    def test_finish_start_fails_unplugs(self):
+        self.migrate()
+        self.host.start_error = virt_fakes.libvirt_error('no /dev/kvm')
+        self.assertRaises(type(self.host.start_error), self.finish)
+        self.assertNoPortLeft()
+
+    def test_finish_plug_fails_defines_nothing(self):
+        self.migrate()
+        defined = len(self.host.defined)
+        self.osvif.fail_plug = self.ports[1]['id']
+        self.assertRaises(RuntimeError, self.finish)
+        self.assertNoPortLeft()
+        self.assertEqual(defined, len(self.host.defined))
+
+    def test_revert_plugs_on_the_source_again(self):
+        self.migrate()
+        self.revert()
+        self.assertEqual({self.ports[0]['id'], self.ports[1]['id']},
+                         self.osvif.plugged)
+        self.assertEqual({self.ports[2]['devname']}, self.taps)
+        self.assertTrue(self.host.defined[-1].active)
+
+    def test_confirm_on_the_source_leaves_no_port(self):
+        self.migrate()
+        # A hybrid bridge whose unplug failed earlier is still there.
+        self.osvif.plugged.add(self.ports[1]['id'])
+        self.instance.host = 'dest-host'
+
+        self.driver.confirm_migration(self.fx.context, self.migration,
+                                      self.instance, self.ports)
+
+        self.assertNoPortLeft()
+        self.assertFalse(os.path.exists(cold.resize_dir(
+            self.driver._files(self.instance))))
+
+    def test_confirm_of_a_same_host_resize_keeps_the_ports(self):
+        self.migrate()
+        self.finish()
+        self.osvif.journal = []
+
+        self.driver.confirm_migration(self.fx.context, self.migration,
+                                      self.instance, self.ports)
+
+        self.assertEqual([], self.osvif.journal)
+        self.assertEqual(2, len(self.osvif.plugged))
+
+
+def mock_raise(error):
+    def fail(*args, **kwargs):
+        raise error
+    return fail

@@ -16,6 +16,7 @@ import io
 import os
 
 import fixtures
+from nova.network import model as network_model
 from oslotest import base
 
 from nova_pyvirt.cmd import main
@@ -88,3 +89,83 @@ class RenderXMLTest(base.BaseTestCase):
             self.assertEqual('', out)
             self.assertIn(expected, err)
             self.assertIn('error', err)
+
+
+PORT1 = '3f0c6a52-8d0e-4b7b-9d7c-2a1e5c4b9f10'
+PORT2 = '7a1d2e3f-4b5c-4d6e-8f70-8192a3b4c5d6'
+
+
+class RenderPortsTest(base.BaseTestCase):
+    """``--port`` and ``--network-info``: the guest's <interface>s."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(support.ConfFixture())
+
+    run_cli = RenderXMLTest.run_cli
+
+    def test_ovs_ports_direct_and_hybrid(self):
+        status, out, err = self.run_cli(
+            '--port', 'ovs:%s:FA:16:3E:12:34:56:mtu=1450' % PORT1,
+            '--port', 'ovs:%s:fa:16:3e:00:00:02:hybrid' % PORT2,
+            '--image-property', 'hw_vif_model=e1000')
+        self.assertEqual(0, status, err)
+        direct, hybrid = xml.parse(out).interfaces
+        self.assertEqual('fa:16:3e:12:34:56', direct.mac_address)
+        self.assertEqual('br-int', direct.source_bridge)
+        self.assertEqual('openvswitch', direct.virtualport_type)
+        self.assertEqual(PORT1, direct.virtualport_interfaceid)
+        self.assertEqual(('tap' + PORT1)[:14], direct.target_dev)
+        self.assertEqual(1450, direct.mtu)
+        self.assertEqual('e1000', direct.model)
+        self.assertEqual(('qbr' + PORT2)[:14], hybrid.source_bridge)
+        self.assertIsNone(hybrid.virtualport_type)
+
+    def test_tap_port(self):
+        status, out, err = self.run_cli(
+            '--port', 'tap:%s:fa:16:3e:00:00:03' % PORT1)
+        self.assertEqual(0, status, err)
+        [nic] = xml.parse(out).interfaces
+        self.assertEqual('ethernet', nic.type)
+        self.assertFalse(nic.target_managed)
+
+    def test_network_info_file_then_ports(self):
+        vif = support.vif(hybrid=True, id=PORT2, ovs_interfaceid=PORT2,
+                          address='fa:16:3e:00:00:09')
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'nw_info.json')
+        with open(path, 'w') as handle:
+            handle.write(network_model.NetworkInfo([vif]).json())
+        status, out, err = self.run_cli(
+            '--network-info', path,
+            '--port', 'ovs:%s:fa:16:3e:00:00:01' % PORT1)
+        self.assertEqual(0, status, err)
+        first, second = xml.parse(out).interfaces
+        self.assertEqual('fa:16:3e:00:00:09', first.mac_address)
+        self.assertEqual(('qbr' + PORT2)[:14], first.source_bridge)
+        self.assertEqual(1450, first.mtu)
+        self.assertEqual(PORT1, second.virtualport_interfaceid)
+
+    def test_bad_ports_name_the_value(self):
+        cases = [
+            (['--port', 'ovs:%s' % PORT1], 'TYPE:PORT_ID:MAC'),
+            (['--port', 'ovs:not-a-uuid:fa:16:3e:00:00:01'], 'not-a-uuid'),
+            (['--port', 'ovs:%s:fa:16:3e:00:00:zz' % PORT1],
+             'fa:16:3e:00:00:zz'),
+            (['--port', 'ovs:%s:fa:16:3e:00:00:01:fast' % PORT1], 'fast'),
+            (['--port', 'vhostuser:%s:fa:16:3e:00:00:01' % PORT1],
+             'vhostuser'),
+            (['--network-info', '/nonexistent/nw.json'], 'nw.json'),
+        ]
+        for args, expected in cases:
+            status, out, err = self.run_cli(*args)
+            self.assertEqual(2, status, args)
+            self.assertEqual('', out)
+            self.assertIn(expected, err)
+
+    def test_help_documents_the_port_option(self):
+        out = self.useFixture(fixtures.MonkeyPatch('sys.stdout',
+                                                   io.StringIO())).new_value
+        self.assertRaises(SystemExit, main.main, ['render-xml', '--help'])
+        self.assertIn('--port TYPE:PORT_ID:MAC[:hybrid]', out.getvalue())
+        self.assertIn('--network-info FILE', out.getvalue())

@@ -32,6 +32,7 @@ from nova import objects
 from nova.virt import virtapi
 
 from nova_pyvirt import driver as pyvirt_driver
+from nova_pyvirt.network import hotplug
 from nova_pyvirt import volume
 from nova_pyvirt.volume import attachment
 from nova_pyvirt.volume import iscsi  # noqa: F401  (registers its driver)
@@ -79,6 +80,8 @@ class FakeDomain(object):
         self.defined = True
         self.calls = []
         self.attach_error = None
+        self.detach_error = None
+        self.guest_keeps_devices = False   # a guest that ignores detach
         self.devices = []          # device XML attached after definition
 
     def UUIDString(self):
@@ -133,10 +136,19 @@ class FakeDomain(object):
         self.calls.append('attachDeviceFlags')
         if self.attach_error is not None:
             raise self.attach_error
+        self.attach_flags = flags
         self.devices.append(xml_text)
 
     def detachDeviceFlags(self, xml_text, flags):
         self.calls.append('detachDeviceFlags')
+        self.detach_flags = flags
+        if self.detach_error is not None:
+            raise self.detach_error
+        if self.guest_keeps_devices or '<interface' not in xml_text:
+            return
+        # An interface goes by its MAC, as libvirt matches it.
+        mac = xml_text.split("<mac address=")[1][1:18]
+        self.devices = [d for d in self.devices if mac not in d]
 
     def blockResize(self, target_dev, size, flags):
         self.calls.append(('blockResize', target_dev, size, flags))
@@ -346,6 +358,8 @@ class DriverFixture(fixtures.Fixture):
                                                  image_api=self.images)
         self.driver._host = self.host
         self.driver._volumes = attachment.Volumes(self.conf.conf, self.host)
+        self.driver._hotplug = hotplug.Hotplug(self.conf.conf, self.host,
+                                               self.driver._vifs)
         self.requests = []
         self.design_error = None
         self.useFixture(fixtures.MockPatchObject(
