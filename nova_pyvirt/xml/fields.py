@@ -127,18 +127,23 @@ class Field(object):
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
-        element, tag = obj._element, self._tag
-        count = len(element)
-        if tag is None or count > _WALK_LIMIT:
-            element = self._find(element)
+        tag = self._tag
+        if tag is None:
+            element = self._find(obj._element)
         else:
             # Step.first inlined for one-step paths: 10% of parse+read.
-            element = element[0] if count else None
-            while element is not None and element.tag != tag:
-                element = element.getnext()
+            element = obj._element
+            count = len(element)
+            if count > _WALK_LIMIT:
+                element = self._find(element)
+            else:
+                element = element[0] if count else None
+                while element is not None and element.tag != tag:
+                    element = element.getnext()
         if element is None:
             return None
-        text = element.text if self._attr is None else element.get(self._attr)
+        attr = self._attr
+        text = element.text if attr is None else element.get(attr)
         if text is None or self._to_python is None:
             return text
         try:
@@ -163,13 +168,15 @@ class Field(object):
                 value = self.kind.to_text(value)
             except (ValueError, KeyError, TypeError):
                 raise self._bad_value(value)
-        element, tag = obj._element, self._tag
-        if tag is None or len(element) > _WALK_LIMIT:
-            if self._steps:  # (an attribute of the element itself if not)
-                element = _tree.ensure(obj, self._steps)
+        element = obj._element
+        if not self._steps:
+            pass  # an attribute or the text of the element itself
+        elif self._tag is None or len(element) > _WALK_LIMIT:
+            element = _tree.ensure(obj, self._steps)
         else:
             # ensure() and Step.first inlined for one-step paths: 9% of a
             # build.
+            tag = self._tag
             found = element[0] if len(element) else None
             while found is not None and found.tag != tag:
                 found = found.getnext()
@@ -246,20 +253,22 @@ class Scaled(_ElementField):
         super(Scaled, self).__init__(path, INT, doc)
         self.unit = unit
         self.default_unit = default_unit or unit
+        self._divisor = _SCALE[unit.lower()]
 
     def __get__(self, obj, objtype=None):
         element = None if obj is None else self._find(obj._element)
         if element is None or element.text is None:
             return self if obj is None else None
         unit = element.get('unit', self.default_unit)
-        if unit.lower() not in _SCALE:
+        factor = _SCALE.get(unit.lower())
+        if factor is None:
             raise XMLValueError('%s has unknown unit %r'
                                 % (self.describe(), unit))
         try:
             number = INT.to_python(element.text)
         except ValueError:
             raise self._bad_text(element.text)
-        return number * _SCALE[unit.lower()] // _SCALE[self.unit.lower()]
+        return number * factor // self._divisor
 
     def __set__(self, obj, value):
         super(Scaled, self).__set__(obj, value)
