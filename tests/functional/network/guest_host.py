@@ -30,6 +30,10 @@ stdout (logs go to stderr)::
     {"op": "spawn", "network_info": [...]}  -> {"uuid": ..., "events": ...}
     {"op": "console", "uuid": U}            -> {"console": "..."}
     {"op": "state", "uuid": U}              -> {"state": libvirt state}
+    {"op": "diagnostics", "uuid": U}        -> {"nics": [NicDiagnostics
+                                               fields, as a dict]}
+    {"op": "attach_interface", "uuid": U, "vif": {...}}  -> {"seconds": ...}
+    {"op": "detach_interface", "uuid": U, "vif": {...}}  -> {"seconds": ...}
     {"op": "destroy", "uuid": U}            -> {"ok": true}
     {"op": "quit"} or end of input          -> cleanup (every guest
                                                destroyed), exit
@@ -58,12 +62,11 @@ import traceback
 from nova import exception as nova_exception
 from nova.network import model as network_model
 from nova.virt import virtapi
-from vif_plug_ovs import ovs as vif_ovs
 
 from nova_pyvirt.hypervisor import connection
-from nova_pyvirt.network import vifs
 from tests.fixtures import driver as driver_fixture
 from tests.fixtures import embedded
+from tests.functional.network import os_vif_host
 
 VSCTL = '/usr/bin/ovs-vsctl'
 
@@ -135,15 +138,7 @@ def main():
     fx = NamespaceDriverFixture(virt_api=agent)
     fx.setUp()
     try:
-        # os-vif's OVS plugin reads its options when it is loaded (by the
-        # first plug): register them early to point it at this OVS.
-        fx.conf.conf.register_opts(vif_ovs.OvsPlugin.CONFIG_OPTS,
-                                   group='os_vif_ovs')
-        fx.conf.set(group='os_vif_ovs',
-                    ovsdb_connection='unix:/run/openvswitch/db.sock')
-        vifs.initialize_os_vif()
-        fx.conf.set(group='vif_plug_ovs_privileged', helper_command=helper)
-        fx.conf.set(group='nova_sys_admin', helper_command=helper)
+        os_vif_host.configure_os_vif(fx.conf.conf, helper)
         fx.conf.set(group=None, vif_plugging_timeout=120,
                     vif_plugging_is_fatal=True)
         agent.domain_state = lambda uuid: fx.driver._host.get_domain_by_uuid(
@@ -180,6 +175,20 @@ def serve(fx, agent, instances, request):
         return {'console': fx.console(instance)}
     if op == 'state':
         return {'state': fx.domain(instance).state()[0]}
+    if op == 'diagnostics':
+        diags = fx.driver.get_instance_diagnostics(instance)
+        return {'nics': [{field: getattr(nic, field) for field in nic.fields
+                          if nic.obj_attr_is_set(field)}
+                         for nic in diags.nic_details]}
+    if op in ('attach_interface', 'detach_interface'):
+        vif = network_model.VIF.hydrate(request['vif'])
+        started = time.monotonic()
+        if op == 'attach_interface':
+            fx.driver.attach_interface(fx.context, instance,
+                                       fx.image_meta[instance.uuid], vif)
+        else:
+            fx.driver.detach_interface(fx.context, instance, vif)
+        return {'seconds': time.monotonic() - started}
     if op == 'destroy':
         fx.driver.destroy(fx.context, instance,
                           fx.network_info.get(instance.uuid, []), None)

@@ -31,46 +31,23 @@ import sys
 import time
 
 from nova import context as nova_context
-from nova.network import model as network_model
 from nova import objects
 from nova.virt import virtapi
-from oslo_utils import uuidutils
 
 from nova_pyvirt.cmd import demo
 from nova_pyvirt.cmd import demo_images
 from nova_pyvirt import driver as pyvirt_driver
 from nova_pyvirt.hypervisor import connection
-from nova_pyvirt.network import vifs
 from tests import design_support as support
 from tests.fixtures import embedded
+from tests.functional.network import os_vif_host
 
 OVS_VSCTL = '/usr/bin/ovs-vsctl'
-HELPER = os.path.join(os.path.dirname(sys.executable), 'privsep-helper')
-
-
-def configure_os_vif(conf):
-    """os-vif and privsep as a compute host sets them.
-
-    os-vif's ``ovs`` plugin reads its options when os-vif loads it, so
-    they are registered (as the plugin does) and set before that.
-    """
-    import nova.privsep  # noqa: F401  (registers [nova_sys_admin])
-    from vif_plug_ovs import ovs as ovs_plugin
-    conf.register_opts(ovs_plugin.OvsPlugin.CONFIG_OPTS, group='os_vif_ovs')
-    conf.set_override('ovsdb_connection', 'unix:/run/openvswitch/db.sock',
-                      group='os_vif_ovs')
-    for group in ('vif_plug_ovs_privileged', 'nova_sys_admin'):
-        conf.set_override('helper_command', HELPER, group=group)
-    vifs.initialize_os_vif()
 
 
 def port(hybrid):
-    pid = uuidutils.generate_uuid()
     return support.vif('ovs', hybrid=hybrid, datapath_type='netdev',
-                       id=pid, ovs_interfaceid=pid, active=True,
-                       address='fa:16:3e:%s:%s:%s' % (pid[0:2], pid[2:4],
-                                                      pid[4:6]),
-                       devname=('tap' + pid)[:network_model.NIC_NAME_LEN])
+                       active=True, **os_vif_host.new_port_values())
 
 
 def ovs_ports():
@@ -95,7 +72,7 @@ def main(guest_dir, state_dir):
     conf = demo.configure(state_dir)
     conf.set_override('enabled', False, group='vnc')
     conf.set_override('live_device_detach_timeout', 60, group='pyvirt')
-    configure_os_vif(conf)
+    os_vif_host.configure_os_vif(conf)
     objects.register_all()
     context = nova_context.get_admin_context()
     images = demo_images.LocalImageService(os.path.join(state_dir,
