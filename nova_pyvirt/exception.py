@@ -45,16 +45,29 @@ class UnsupportedVifType(exception.VirtualInterfacePlugException):
                 "driver cannot plug (supported: %(supported)s)")
 
 
-class VifPlugTimeout(exception.VirtualInterfaceCreateException):
-    """Neutron did not report the ports plugged in time (spawn fails)."""
+class VifPlugTimeout(exception.BuildAbortException,
+                     exception.VirtualInterfaceCreateException):
+    """Neutron did not report the ports plugged in time (spawn fails).
+
+    Also a :class:`~nova.exception.BuildAbortException`: nova's compute
+    manager records that one's own message as the server's fault (and does
+    not reschedule), where a bare ``VirtualInterfaceCreateException``
+    becomes "Failed to allocate the network(s), not rescheduling.", which
+    names no port.
+    """
 
     msg_fmt = _("Neutron did not report port(s) %(ports)s of instance "
                 "%(instance_uuid)s plugged within %(timeout)d s "
                 "([DEFAULT] vif_plugging_timeout)")
 
 
-class VifPlugFailed(exception.VirtualInterfaceCreateException):
-    """Neutron reported a port's plugging failed (spawn fails)."""
+class VifPlugFailed(exception.BuildAbortException,
+                    exception.VirtualInterfaceCreateException):
+    """Neutron reported a port's plugging failed (spawn fails).
+
+    A :class:`~nova.exception.BuildAbortException` for the same reason as
+    :class:`VifPlugTimeout`: the fault then names the port.
+    """
 
     msg_fmt = _("Neutron reported %(event)s failed for instance "
                 "%(instance_uuid)s")

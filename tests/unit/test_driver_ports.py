@@ -24,6 +24,8 @@ import fixtures
 from os_vif import objects as osv_objects
 from oslotest import base
 
+from nova import exception as nova_exception
+
 from nova_pyvirt import exception
 from nova_pyvirt.migration import cold
 from nova_pyvirt.network import vifs
@@ -260,6 +262,10 @@ class NeutronEventsTest(PortsTestCase):
 
         self.assertIn(self.ports[0]['id'], str(exc))
         self.assertIn(self.ports[1]['id'], str(exc))
+        # Not rescheduled, and nova keeps this message as the fault.
+        self.assertIsInstance(exc, nova_exception.BuildAbortException)
+        self.assertIsInstance(exc,
+                              nova_exception.VirtualInterfaceCreateException)
         self.assertNothingLeft()
         self.assertEqual(['createWithFlags', 'destroy', 'undefineFlags'],
                          self.host.defined[0].calls)
@@ -281,6 +287,7 @@ class NeutronEventsTest(PortsTestCase):
         exc = self.assertRaises(exception.VifPlugFailed, self.spawn)
 
         self.assertIn(self.ports[0]['id'], str(exc))
+        self.assertIsInstance(exc, nova_exception.BuildAbortException)
         self.assertNothingLeft()
 
     def test_failed_event_not_fatal_goes_on(self):

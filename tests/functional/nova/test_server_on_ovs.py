@@ -1,0 +1,413 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A server on a Neutron network, through nova's API, on a real OVS.
+
+nova's API, conductor, scheduler, placement and a ``PyVirtDriver`` compute
+service (nova's functional harness, :mod:`base`) boot a server on a port of
+nova's ``NeutronFixture``, bound as ML2/OVS binds it (``vif_type`` ovs,
+``port_filter``, ``ovs_hybrid_plug`` False, ``datapath_type`` netdev) and
+reported DOWN, so nova waits for ``network-vif-plugged``. The guest is the
+test guest under real QEMU (TCG) on the real embedded libvirt; its port is
+plugged by os-vif into ``br-int`` of a real ``ovs-vswitchd``
+(:class:`~tests.fixtures.ovs.OvsFixture`, userspace datapath).
+
+:class:`OvsAgent` plays Neutron's OVS agent for the host: once an
+interface with the port's ``external_ids:iface-id`` is on ``br-int`` with
+an OpenFlow port, it sends ``network-vif-plugged`` through nova's external
+events API (``POST /os-server-external-events``, as admin), after noting
+the server's status then (it must not be ACTIVE yet). Neutron's DHCP agent
+is :class:`~tests.fixtures.dhcp.DhcpFixture` (dnsmasq in its own namespace
+on ``br-int``, serving the port's fixed IP to its MAC only). The guest
+prints the address it got; the test reaches the guest's HTTP server and
+ICMP echo from the DHCP namespace at the address nova's API reports for the
+server, deletes the server through the API and checks that nothing is
+left. A second test keeps the agent silent: the spawn times out
+(``vif_plugging_timeout``, fatal), the server goes to ERROR with a fault
+naming the port, and nothing is left on ``br-int`` or in libvirt.
+
+**Why nova runs in a child process.** The code under test (the driver, the
+embedded libvirt it opens in its own process, QEMU, ``ovs-vsctl`` run by
+libvirt and os-vif, os-vif's privsep daemon) must see the OVS fixture's
+``/run/openvswitch`` (a private mount namespace) and make its tap devices
+in the fixture's private network namespace. nova's harness runs the
+compute service in the process that runs the test, over in-process RPC and
+an in-process (wsgi-intercept) API, so the whole stack has to be in one
+process that is in those namespaces. A process joins a mount namespace
+with ``setns`` only while it has a single thread, and the test process
+already has many (libvirt's event loop, oslo.messaging, earlier tests'
+services); switching only some threads' network namespace would leave the
+others, and the processes they start, outside. So the stack runs in a
+child started with ``nsenter`` (:mod:`ovs_compute_host`, the
+:mod:`tests.functional.network.guest_host` pattern), and the test drives
+nova's API through it over a JSON-lines pipe; the fixtures, the agent and
+the checks stay in the test process, outside, where they look at OVS by
+its socket's real path and at the namespaces with ``nsenter``.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import fixtures
+import libvirt
+import testtools
+from testtools import content
+
+from tests.fixtures import dhcp
+from tests.fixtures import ovs
+from tests.functional.network import test_guest_on_ovs as on_ovs
+from tests import guest_console
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))))
+HELPER = os.path.join(os.path.dirname(sys.executable), 'privsep-helper')
+QEMU = '/usr/bin/qemu-system-x86_64'
+# NeutronFixture's network_1 ('private') and its IPv4 subnet.
+CIDR = '192.168.1.0/24'
+GATEWAY = '192.168.1.1'
+FIXED_IP = '192.168.1.50'
+PORT_ID = '3b1f6d2e-9a47-4c5b-8e6f-0d1c2b3a4f59'
+MAC = 'fa:16:3e:3b:1f:6d'
+TAP = ('tap' + PORT_ID)[:14]
+#: binding:vif_details as ML2/OVS sets them for a netdev datapath host.
+VIF_DETAILS = {'port_filter': True, 'ovs_hybrid_plug': False,
+               'datapath_type': 'netdev', 'bridge_name': 'br-int',
+               'connectivity': 'l2'}
+TIMEOUT = int(os.environ.get('PYVIRT_GUEST_BOOT_TIMEOUT', '180'))
+STATUS_TIMEOUT = int(os.environ.get('PYVIRT_NOVA_STATUS_TIMEOUT', '240'))
+#: The silent-agent test's [DEFAULT] vif_plugging_timeout.
+SHORT_TIMEOUT = 5
+
+
+class NovaHost(object):
+    """:mod:`ovs_compute_host` in the OVS fixture's namespaces."""
+
+    def __init__(self, test, ovs_fixture):
+        self.log = os.path.join(test.tmp, 'ovs_compute_host.log')
+        self.stderr = open(self.log, 'wb')
+        self.proc = subprocess.Popen(
+            ovs_fixture.command([sys.executable, '-m',
+                                 'tests.functional.nova.ovs_compute_host',
+                                 HELPER]),
+            cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.stderr, text=True)
+        self.test = test
+        self.lock = threading.Lock()
+        test.addCleanup(self.stop)
+
+    def call(self, op, **values):
+        values['op'] = op
+        with self.lock:
+            self.proc.stdin.write(json.dumps(values) + '\n')
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError('ovs_compute_host exited (%s); see its log'
+                                 % self.proc.poll())
+        reply = json.loads(line)
+        if 'error' in reply:
+            raise AssertionError('ovs_compute_host %s failed:\n%s'
+                                 % (op, reply['error']))
+        return reply
+
+    def api(self, method, url, body=None, admin=False):
+        return self.call('api', method=method, url=url, body=body,
+                         admin=admin)
+
+    def server(self, uuid):
+        reply = self.api('GET', '/servers/%s' % uuid)
+        if reply['status'] == 404:
+            return None
+        return reply['body']['server']
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(json.dumps({'op': 'quit'}) + '\n')
+                self.proc.stdin.close()
+            except (OSError, ValueError):
+                pass
+            try:
+                self.proc.wait(timeout=180)
+            except subprocess.TimeoutExpired:
+                ovs._stop(self.proc.pid)
+                self.proc.wait()
+        if not self.stderr.closed:
+            self.stderr.close()
+            with open(self.log, errors='replace') as handle:
+                self.test.addDetail('nova-host-log', content.text_content(
+                    handle.read()[-30000:]))
+
+
+def iface_ofports(ovs_fixture):
+    """``{iface-id: ofport}`` of the interfaces wired on the switch."""
+    out = ovs_fixture.vsctl('--format=json', '--columns=ofport,external_ids',
+                            'list', 'Interface')
+    found = {}
+    for ofport, ids in json.loads(out)['data']:
+        external = dict(ids[1])
+        if 'iface-id' in external and isinstance(ofport, int) and ofport > 0:
+            found[external['iface-id']] = ofport
+    return found
+
+
+class OvsAgent(fixtures.Fixture):
+    """Neutron's OVS agent (and its server) for the compute host.
+
+    Watches ``br-int``; for each port id in ``ports`` that shows up there,
+    sends ``network-vif-plugged`` for the server the port is bound to (its
+    ``device_id``) through nova's external events API, once. ``sent``
+    records ``(server, port, server status, domain state)`` as they were
+    just before the event. With ``silent`` it only records what it saw in
+    ``seen``.
+    """
+
+    def __init__(self, ovs_fixture, host, ports, silent=False):
+        super(OvsAgent, self).__init__()
+        self.ovs = ovs_fixture
+        self.host = host
+        self.ports = list(ports)
+        self.silent = silent
+
+    def _setUp(self):
+        self.sent = []
+        self.seen = []
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self.addCleanup(self._thread.join, 30)
+        self.addCleanup(self._stop.set)
+
+    def _run(self):
+        while not self._stop.wait(0.2):
+            try:
+                self._poll()
+            except Exception as exc:   # reported by the test
+                self.errors.append(repr(exc))
+                return
+
+    def _poll(self):
+        wired = iface_ofports(self.ovs)
+        for port_id in self.ports:
+            if port_id not in wired or port_id in self.seen:
+                continue
+            self.seen.append(port_id)
+            if self.silent:
+                continue
+            server_id = self.host.call('port', id=port_id)['port'][
+                'device_id']
+            status = self.host.server(server_id)['status']
+            state = self.host.call('domain_state', uuid=server_id)['state']
+            self.sent.append((server_id, port_id, status, state))
+            reply = self.host.api(
+                'POST', '/os-server-external-events', admin=True,
+                body={'events': [{'name': 'network-vif-plugged',
+                                  'server_uuid': server_id,
+                                  'tag': port_id,
+                                  'status': 'completed'}]})
+            if reply['status'] != 200:
+                self.errors.append('external event: %s' % reply)
+
+
+class ServerOnOvsTest(testtools.TestCase):
+
+    def setUp(self):
+        super(ServerOnOvsTest, self).setUp()
+        if not os.access(QEMU, os.X_OK):
+            self.skipTest('%s is missing: no QEMU to boot a guest' % QEMU)
+        reason = dhcp.missing_capability()
+        if reason:
+            self.skipTest(reason)
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.held = {}
+        self.machine_before = self.machine_state()
+        # Runs last, after every fixture's cleanup.
+        self.addCleanup(self.assertNoProcessLeft)
+        self.ovs = self.useFixture(ovs.OvsFixture())
+        self.pids_before = sorted(self.ovs.namespace_pids())
+        self.dhcp = self.useFixture(dhcp.DhcpFixture(
+            self.ovs, CIDR, [(MAC, FIXED_IP)], gateway=GATEWAY))
+        self.namespaces = [on_ovs.net_namespace(self.ovs.pid),
+                           on_ovs.net_namespace(self.dhcp.holder_pid)]
+        self.addCleanup(lambda: self.addDetail(
+            'dnsmasq-log', content.text_content(self.dhcp.log())))
+        self.dhcp_ports = self.ovs.ports()
+        self.dhcp_links = self.ovs.links()
+        self.host = NovaHost(self, self.ovs)
+
+    def start(self, vif_plugging_timeout, silent=False):
+        self.host.call('configure',
+                       vif_plugging_timeout=vif_plugging_timeout,
+                       vif_plugging_is_fatal=True)
+        self.host.call('create_port', id=PORT_ID, mac=MAC, ip=FIXED_IP,
+                       details=VIF_DETAILS)
+        self.agent = self.useFixture(OvsAgent(self.ovs, self.host,
+                                              [PORT_ID], silent=silent))
+        return self.host.call('boot', port_id=PORT_ID)['server']
+
+    def wait_for_status(self, server, status):
+        deadline = time.monotonic() + STATUS_TIMEOUT
+        while True:
+            found = self.host.server(server['id'])
+            if found['status'] == status:
+                return found
+            if found['status'] == 'ERROR':
+                self.fail('server %s went to ERROR instead of %s: %s' % (
+                    server['id'], status, found.get('fault')))
+            if time.monotonic() > deadline:
+                self.fail('server %s not %s within %d s: %s' % (
+                    server['id'], status, STATUS_TIMEOUT, found))
+            time.sleep(0.5)
+
+    def wait_for_nics(self, server):
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            output = self.host.api(
+                'POST', '/servers/%s/action' % server['id'],
+                body={'os-getConsoleOutput': {}})['body']['output']
+            nics = guest_console.nic_reports(output)
+            if nics:
+                return nics
+            if time.monotonic() > deadline:
+                self.addDetail('console', content.text_content(output))
+                self.fail('no PYVIRT-NET line within %d s' % TIMEOUT)
+            time.sleep(0.5)
+
+    def delete(self, server):
+        self.host.api('DELETE', '/servers/%s' % server['id'])
+        deadline = time.monotonic() + STATUS_TIMEOUT
+        while self.host.server(server['id']) is not None:
+            if time.monotonic() > deadline:
+                self.fail('server %s not gone within %d s' % (
+                    server['id'], STATUS_TIMEOUT))
+            time.sleep(0.5)
+
+    def test_server_gets_its_fixed_ip_once_the_agent_reports_the_port(self):
+        server = self.start(vif_plugging_timeout=300)
+        server = self.wait_for_status(server, 'ACTIVE')
+        self.assertEqual([], self.agent.errors)
+
+        # The agent saw the port on br-int and reported it while the server
+        # was still building and its guest held paused; only then did the
+        # server go ACTIVE.
+        self.assertEqual([(server['id'], PORT_ID, 'BUILD',
+                           libvirt.VIR_DOMAIN_PAUSED)], self.agent.sent)
+        self.assertEqual({TAP: PORT_ID}, self.ovs.iface_ids())
+        self.assertEqual(libvirt.VIR_DOMAIN_RUNNING, self.host.call(
+            'domain_state', uuid=server['id'])['state'])
+
+        # The guest got the port's fixed IP from the DHCP agent ...
+        nics = self.wait_for_nics(server)
+        self.addDetail('dhcp-leases', content.text_content(
+            self.dhcp.leases()))
+        self.assertEqual([('eth0', MAC, None, FIXED_IP + '/24')], nics)
+        # ... which is the address nova reports for the server, and it
+        # answers there from the DHCP namespace.
+        addresses = [a['addr'] for net in server['addresses'].values()
+                     for a in net if a['version'] == 4]
+        self.assertEqual([FIXED_IP], addresses)
+        self.assertEqual(on_ovs.HTTP_TEXT + '\n',
+                         self.dhcp.fetch('http://%s/' % addresses[0]))
+        self.assertTrue(self.dhcp.ping(addresses[0]))
+
+        self.remember_processes()
+        self.delete(server)
+        self.assertNothingLeft()
+
+    def test_silent_agent_puts_the_server_in_error(self):
+        server = self.start(vif_plugging_timeout=SHORT_TIMEOUT, silent=True)
+        deadline = time.monotonic() + STATUS_TIMEOUT
+        while True:
+            found = self.host.server(server['id'])
+            self.assertNotEqual('ACTIVE', found['status'])
+            if found['status'] == 'ERROR':
+                break
+            if time.monotonic() > deadline:
+                self.fail('server not ERROR within %d s: %s' % (
+                    STATUS_TIMEOUT, found))
+            time.sleep(0.5)
+        self.addDetail('fault', content.text_content(str(found['fault'])))
+        # The port was wired (the agent saw it) but never reported.
+        self.assertEqual([PORT_ID], self.agent.seen)
+        self.assertEqual([], self.agent.sent)
+        # The driver's message: nova kept it (not rescheduled).
+        self.assertEqual(
+            'Neutron did not report port(s) %s of instance %s plugged '
+            'within %d s ([DEFAULT] vif_plugging_timeout)' % (
+                PORT_ID, server['id'], SHORT_TIMEOUT),
+            found['fault']['message'])
+        # Nothing is left on br-int or in libvirt.
+        self.assertEqual(self.dhcp_ports, self.ovs.ports())
+        self.assertEqual({}, self.ovs.iface_ids())
+        self.assertEqual([], self.host.call('domains')['uuids'])
+        self.assertEqual(self.dhcp_links, self.ovs.links())
+
+        self.delete(found)
+        self.assertNothingLeft()
+
+    # -- what is left -----------------------------------------------------
+
+    def assertNothingLeft(self):
+        self.assertEqual([], self.agent.errors)
+        self.assertEqual([], self.host.call('domains')['uuids'])
+        # Only the DHCP agent's port stays on the switch.
+        self.assertEqual(self.dhcp_ports, self.ovs.ports())
+        self.assertEqual({}, self.ovs.iface_ids())
+        self.assertEqual(self.dhcp_links, self.ovs.links())
+        running = on_ovs.processes()
+        for pid in self.ovs.namespace_pids():
+            self.assertNotIn(b'qemu-system', running.get(pid, b''))
+        self.host.stop()
+        deadline = time.monotonic() + 15
+        while (sorted(self.ovs.namespace_pids()) != self.pids_before and
+               time.monotonic() < deadline):
+            time.sleep(0.1)
+        self.assertEqual(self.pids_before, sorted(self.ovs.namespace_pids()))
+
+    def assertNoProcessLeft(self):
+        # After the fixtures' cleanups: every process started for the test
+        # is gone, and so are its namespaces and directories.
+        dirs = [fx.dir for fx in [getattr(self, 'dhcp', None)] if fx] + [
+            fx.run_dir for fx in [getattr(self, 'ovs', None)] if fx]
+        running = on_ovs.processes()
+        left = ['%d: %s' % (pid, cmdline.decode(errors='replace'))
+                for pid, cmdline in self.held.items()
+                if running.get(pid) == cmdline]
+        self.assertEqual([], left)
+        for path in dirs:
+            self.assertFalse(os.path.exists(path), path)
+        namespaces = [ns for ns in getattr(self, 'namespaces', []) if ns]
+        in_them = ['%d: %s' % (pid, cmdline.decode(errors='replace'))
+                   for pid, cmdline in running.items()
+                   if on_ovs.net_namespace(pid) in namespaces]
+        self.assertEqual([], in_them)
+        self.assertEqual(self.machine_before, self.machine_state())
+
+    def machine_state(self):
+        return {'devices': on_ovs.machine_plug_devices(),
+                'named_namespaces': on_ovs.named_namespaces(),
+                'child_processes': on_ovs.descendants(os.getpid())}
+
+    def remember_processes(self):
+        """Note every process of the test's namespaces (QEMU included)."""
+        running = on_ovs.processes()
+        for pid in self.ovs.namespace_pids() + self.dhcp.namespace_pids():
+            if pid in running:
+                self.held[pid] = running[pid]
+        self.assertTrue(any(b'qemu-system' in cmd
+                            for cmd in self.held.values()), self.held)
