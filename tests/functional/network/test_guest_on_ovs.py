@@ -32,29 +32,19 @@ no process of the test anywhere, compared with lists taken before it
 started.
 """
 
-import json
 import os
-import subprocess
-import sys
 import time
 
-import fixtures
 import libvirt
-import testtools
 from testtools import content
 
 from nova.network import model as network_model
 
 from tests import design_support as support
-from tests.fixtures import dhcp
-from tests.fixtures import ovs
 from tests.functional.network import os_vif_host
+from tests.functional.network import ovs_world
 from tests import guest_console
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.dirname(os.path.abspath(__file__)))))
-HELPER = os.path.join(os.path.dirname(sys.executable), 'privsep-helper')
-QEMU = '/usr/bin/qemu-system-x86_64'
 CIDR = '10.20.0.0/24'
 FIXED_IP = '10.20.0.5'
 GATEWAY = '10.20.0.1'
@@ -62,8 +52,6 @@ GATEWAY = '10.20.0.1'
 SECOND_PORT = os_vif_host.new_port_values(
     '7c3d9e21-4b6a-4f58-9d0e-2a1b3c4d5e6f')
 SECOND_IP = '10.20.0.6'
-PLUG_DEVICES = ('tap', 'qbr', 'qvb', 'qvo')
-HTTP_TEXT = 'PYVIRT-HTTP hello from the test guest'
 TIMEOUT = int(os.environ.get('PYVIRT_GUEST_BOOT_TIMEOUT', '180'))
 
 
@@ -79,146 +67,16 @@ def port(hybrid=False, fixed_ip=FIXED_IP, **values):
     return vif
 
 
-def processes():
-    """``{pid: cmdline}`` of every process on the machine."""
-    found = {}
-    for name in os.listdir('/proc'):
-        if name.isdigit():
-            try:
-                with open('/proc/%s/cmdline' % name, 'rb') as handle:
-                    found[int(name)] = handle.read().replace(b'\0', b' ')
-            except OSError:
-                continue
-    return found
+class GuestOnOvsTest(ovs_world.OvsWorldTest):
 
-
-def descendants(pid):
-    """``{pid: cmdline}`` of every process below ``pid``."""
-    parents = {}
-    for name in os.listdir('/proc'):
-        if name.isdigit():
-            try:
-                with open('/proc/%s/stat' % name) as handle:
-                    stat = handle.read().rsplit(')', 1)[-1].split()
-                parents[int(name)] = int(stat[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    running = processes()
-    found, todo = {}, [pid]
-    while todo:
-        parent = todo.pop()
-        for child, ppid in parents.items():
-            if ppid == parent and child not in found and child in running:
-                found[child] = running[child]
-                todo.append(child)
-    return found
-
-
-def net_namespace(pid):
-    try:
-        return os.readlink('/proc/%d/ns/net' % pid)
-    except OSError:
-        return None
-
-
-def machine_plug_devices():
-    """Plug and DHCP devices in the machine's own network namespace.
-
-    Taps, ``qbr``/``qvb``/``qvo`` and the DHCP fixture's veth ends: the
-    test must never make any there.
-    """
-    out = subprocess.run([ovs.IP, '-json', 'link', 'show'],
-                         capture_output=True, text=True, check=True).stdout
-    return sorted(link['ifname'] for link in json.loads(out)
-                  if link['ifname'].startswith(PLUG_DEVICES +
-                                               ('dhcp-', 'ns-')))
-
-
-def named_namespaces():
-    out = subprocess.run([ovs.IP, 'netns', 'list'], capture_output=True,
-                         text=True).stdout
-    return sorted(line.split()[0] for line in out.splitlines()
-                  if line.strip())
-
-
-class GuestHost(object):
-    """:mod:`guest_host` in the OVS fixture's namespaces; see there."""
-
-    def __init__(self, test, ovs_fixture):
-        self.log = os.path.join(test.tmp, 'guest_host.log')
-        self.stderr = open(self.log, 'wb')
-        self.proc = subprocess.Popen(
-            ovs_fixture.command([sys.executable, '-m',
-                                 'tests.functional.network.guest_host',
-                                 HELPER]),
-            cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.stderr, text=True)
-        self.test = test
-        test.addCleanup(self.stop)
-
-    def call(self, op, **values):
-        values['op'] = op
-        self.proc.stdin.write(json.dumps(values) + '\n')
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise AssertionError('guest_host exited (%s); see its log'
-                                 % self.proc.poll())
-        reply = json.loads(line)
-        if 'error' in reply:
-            raise AssertionError('guest_host %s failed:\n%s'
-                                 % (op, reply['error']))
-        return reply
-
-    def stop(self):
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write(json.dumps({'op': 'quit'}) + '\n')
-                self.proc.stdin.close()
-            except (OSError, ValueError):
-                pass
-            try:
-                self.proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                ovs._stop(self.proc.pid)
-                self.proc.wait()
-        if not self.stderr.closed:
-            self.stderr.close()
-            with open(self.log, errors='replace') as handle:
-                self.test.addDetail('guest-host-log', content.text_content(
-                    handle.read()[-20000:]))
-
-
-class GuestOnOvsTest(testtools.TestCase):
+    CIDR = CIDR
+    GATEWAY = GATEWAY
+    LEASES = ((support.MAC, FIXED_IP), (SECOND_PORT['address'], SECOND_IP))
 
     def setUp(self):
         super(GuestOnOvsTest, self).setUp()
-        if not os.access(QEMU, os.X_OK):
-            self.skipTest('%s is missing: no QEMU to boot a guest' % QEMU)
-        reason = dhcp.missing_capability()
-        if reason:
-            self.skipTest(reason)
-        self.tmp = self.useFixture(fixtures.TempDir()).path
-        self.held = {}
-        self.machine_before = self.machine_state()
-        # Runs last, after every fixture's cleanup.
-        self.addCleanup(self.assertNoProcessLeft)
-        self.ovs = self.useFixture(ovs.OvsFixture())
-        self.links_before = self.ovs.links()
-        self.pids_before = sorted(self.ovs.namespace_pids())
-        self.dhcp = self.useFixture(dhcp.DhcpFixture(
-            self.ovs, CIDR, [(support.MAC, FIXED_IP),
-                             (SECOND_PORT['address'], SECOND_IP)],
-            gateway=GATEWAY))
-        # The namespaces the test made: none may outlive it.
-        self.namespaces = [net_namespace(self.ovs.pid),
-                           net_namespace(self.dhcp.holder_pid)]
-        self.addCleanup(lambda: self.addDetail(
-            'dnsmasq-log', content.text_content(self.dhcp.log())))
-        self.dhcp_ports = self.ovs.ports()
-        self.dhcp_links = self.ovs.links()
-        self.host = GuestHost(self, self.ovs)
+        self.host = ovs_world.NamespaceHost(
+            self, self.ovs, 'tests.functional.network.guest_host')
 
     def wait_console(self, uuid, predicate, what):
         deadline = time.monotonic() + TIMEOUT
@@ -258,7 +116,7 @@ class GuestOnOvsTest(testtools.TestCase):
 
     def assertAnswers(self, address):
         """The guest's HTTP string and ICMP echo, from the DHCP namespace."""
-        self.assertEqual(HTTP_TEXT + '\n',
+        self.assertEqual(ovs_world.HTTP_TEXT + '\n',
                          self.dhcp.fetch('http://%s/' % address))
         self.assertTrue(self.dhcp.ping(address))
 
@@ -297,7 +155,7 @@ class GuestOnOvsTest(testtools.TestCase):
     def plug_devices(self, port_id):
         """The test namespace's devices os-vif and libvirt make for a port."""
         return [link for link in self.ovs.links()
-                if link.startswith(PLUG_DEVICES) and
+                if link.startswith(ovs_world.PLUG_DEVICES) and
                 link[3:] == port_id[:11]]
 
     def test_attached_port_gets_its_fixed_ip_and_goes_on_detach(self):
@@ -345,61 +203,7 @@ class GuestOnOvsTest(testtools.TestCase):
         self.assertNothingLeft()
 
     def assertNothingLeft(self):
-        # Only the DHCP agent's port stays on the switch.
-        self.assertEqual(self.dhcp_ports, self.ovs.ports())
-        self.assertEqual({}, self.ovs.iface_ids())
-        self.assertEqual(self.dhcp_links, self.ovs.links())
-        for link in self.ovs.links():
-            self.assertFalse(link.startswith(('tap', 'qbr', 'qvb', 'qvo')),
-                             link)
-        # QEMU is gone; the host process and its privsep daemons remain
-        # until the host stops.
-        running = processes()
-        for pid in self.ovs.namespace_pids():
-            self.assertNotIn(b'qemu-system', running.get(pid, b''))
-        self.host.stop()
-        deadline = time.monotonic() + 15
-        while (sorted(self.ovs.namespace_pids()) != self.pids_before and
-               time.monotonic() < deadline):
-            time.sleep(0.1)
-        self.assertEqual(self.pids_before, sorted(self.ovs.namespace_pids()))
-
-    def assertNoProcessLeft(self):
-        # Runs after the fixtures' cleanups: every process started for the
-        # test (OVS daemons, dnsmasq, namespace holders, QEMU, privsep) is
-        # gone, and so are the namespaces they held.
-        dirs = [fx.dir for fx in [getattr(self, 'dhcp', None)] if fx] + [
-            fx.run_dir for fx in [getattr(self, 'ovs', None)] if fx]
-        running = processes()
-        left = ['%d: %s' % (pid, cmdline.decode(errors='replace'))
-                for pid, cmdline in self.held.items()
-                if running.get(pid) == cmdline]
-        self.assertEqual([], left)
-        for path in dirs:
-            self.assertFalse(os.path.exists(path), path)
-        # No process on the machine is still in a namespace of the test
-        # (so the namespaces are gone), and the machine's devices, named
-        # namespaces and this test's child processes are as before.
-        namespaces = [ns for ns in getattr(self, 'namespaces', []) if ns]
-        in_them = ['%d: %s' % (pid, cmdline.decode(errors='replace'))
-                   for pid, cmdline in running.items()
-                   if net_namespace(pid) in namespaces]
-        self.assertEqual([], in_them)
-        self.assertEqual(self.machine_before, self.machine_state())
-
-    def machine_state(self):
-        return {'devices': machine_plug_devices(),
-                'named_namespaces': named_namespaces(),
-                'child_processes': descendants(os.getpid())}
-
-    def remember_processes(self):
-        """Note every process of the test's namespaces (QEMU included)."""
-        running = processes()
-        for pid in self.ovs.namespace_pids() + self.dhcp.namespace_pids():
-            if pid in running:
-                self.held[pid] = running[pid]
-        self.assertTrue(any(b'qemu-system' in cmd
-                            for cmd in self.held.values()), self.held)
+        self.assertSwitchEmptyOnceHostStops(self.host)
 
     def test_guest_gets_fixed_ip_by_dhcp_and_answers(self):
         self.check_guest_on_the_network(hybrid=False)

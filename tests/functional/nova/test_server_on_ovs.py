@@ -56,25 +56,16 @@ its socket's real path and at the namespaces with ``nsenter``.
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 
 import fixtures
 import libvirt
-import testtools
 from testtools import content
 
-from tests.fixtures import dhcp
-from tests.fixtures import ovs
-from tests.functional.network import test_guest_on_ovs as on_ovs
+from tests.functional.network import ovs_world
 from tests import guest_console
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.dirname(os.path.abspath(__file__)))))
-HELPER = os.path.join(os.path.dirname(sys.executable), 'privsep-helper')
-QEMU = '/usr/bin/qemu-system-x86_64'
 # NeutronFixture's network_1 ('private') and its IPv4 subnet.
 CIDR = '192.168.1.0/24'
 GATEWAY = '192.168.1.1'
@@ -92,37 +83,13 @@ STATUS_TIMEOUT = int(os.environ.get('PYVIRT_NOVA_STATUS_TIMEOUT', '240'))
 SHORT_TIMEOUT = 5
 
 
-class NovaHost(object):
+class NovaHost(ovs_world.NamespaceHost):
     """:mod:`ovs_compute_host` in the OVS fixture's namespaces."""
 
     def __init__(self, test, ovs_fixture):
-        self.log = os.path.join(test.tmp, 'ovs_compute_host.log')
-        self.stderr = open(self.log, 'wb')
-        self.proc = subprocess.Popen(
-            ovs_fixture.command([sys.executable, '-m',
-                                 'tests.functional.nova.ovs_compute_host',
-                                 HELPER]),
-            cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.stderr, text=True)
-        self.test = test
-        self.lock = threading.Lock()
-        test.addCleanup(self.stop)
-
-    def call(self, op, **values):
-        values['op'] = op
-        with self.lock:
-            self.proc.stdin.write(json.dumps(values) + '\n')
-            self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
-        if not line:
-            raise AssertionError('ovs_compute_host exited (%s); see its log'
-                                 % self.proc.poll())
-        reply = json.loads(line)
-        if 'error' in reply:
-            raise AssertionError('ovs_compute_host %s failed:\n%s'
-                                 % (op, reply['error']))
-        return reply
+        super(NovaHost, self).__init__(
+            test, ovs_fixture, 'tests.functional.nova.ovs_compute_host',
+            stop_timeout=180, log_tail=30000)
 
     def api(self, method, url, body=None, admin=False):
         return self.call('api', method=method, url=url, body=body,
@@ -133,24 +100,6 @@ class NovaHost(object):
         if reply['status'] == 404:
             return None
         return reply['body']['server']
-
-    def stop(self):
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write(json.dumps({'op': 'quit'}) + '\n')
-                self.proc.stdin.close()
-            except (OSError, ValueError):
-                pass
-            try:
-                self.proc.wait(timeout=180)
-            except subprocess.TimeoutExpired:
-                ovs._stop(self.proc.pid)
-                self.proc.wait()
-        if not self.stderr.closed:
-            self.stderr.close()
-            with open(self.log, errors='replace') as handle:
-                self.test.addDetail('nova-host-log', content.text_content(
-                    handle.read()[-30000:]))
 
 
 def iface_ofports(ovs_fixture):
@@ -224,30 +173,14 @@ class OvsAgent(fixtures.Fixture):
                 self.errors.append('external event: %s' % reply)
 
 
-class ServerOnOvsTest(testtools.TestCase):
+class ServerOnOvsTest(ovs_world.OvsWorldTest):
+
+    CIDR = CIDR
+    GATEWAY = GATEWAY
+    LEASES = ((MAC, FIXED_IP),)
 
     def setUp(self):
         super(ServerOnOvsTest, self).setUp()
-        if not os.access(QEMU, os.X_OK):
-            self.skipTest('%s is missing: no QEMU to boot a guest' % QEMU)
-        reason = dhcp.missing_capability()
-        if reason:
-            self.skipTest(reason)
-        self.tmp = self.useFixture(fixtures.TempDir()).path
-        self.held = {}
-        self.machine_before = self.machine_state()
-        # Runs last, after every fixture's cleanup.
-        self.addCleanup(self.assertNoProcessLeft)
-        self.ovs = self.useFixture(ovs.OvsFixture())
-        self.pids_before = sorted(self.ovs.namespace_pids())
-        self.dhcp = self.useFixture(dhcp.DhcpFixture(
-            self.ovs, CIDR, [(MAC, FIXED_IP)], gateway=GATEWAY))
-        self.namespaces = [on_ovs.net_namespace(self.ovs.pid),
-                           on_ovs.net_namespace(self.dhcp.holder_pid)]
-        self.addCleanup(lambda: self.addDetail(
-            'dnsmasq-log', content.text_content(self.dhcp.log())))
-        self.dhcp_ports = self.ovs.ports()
-        self.dhcp_links = self.ovs.links()
         self.host = NovaHost(self, self.ovs)
 
     def start(self, vif_plugging_timeout, silent=False):
@@ -321,7 +254,7 @@ class ServerOnOvsTest(testtools.TestCase):
         addresses = [a['addr'] for net in server['addresses'].values()
                      for a in net if a['version'] == 4]
         self.assertEqual([FIXED_IP], addresses)
-        self.assertEqual(on_ovs.HTTP_TEXT + '\n',
+        self.assertEqual(ovs_world.HTTP_TEXT + '\n',
                          self.dhcp.fetch('http://%s/' % addresses[0]))
         self.assertTrue(self.dhcp.ping(addresses[0]))
 
@@ -365,49 +298,4 @@ class ServerOnOvsTest(testtools.TestCase):
     def assertNothingLeft(self):
         self.assertEqual([], self.agent.errors)
         self.assertEqual([], self.host.call('domains')['uuids'])
-        # Only the DHCP agent's port stays on the switch.
-        self.assertEqual(self.dhcp_ports, self.ovs.ports())
-        self.assertEqual({}, self.ovs.iface_ids())
-        self.assertEqual(self.dhcp_links, self.ovs.links())
-        running = on_ovs.processes()
-        for pid in self.ovs.namespace_pids():
-            self.assertNotIn(b'qemu-system', running.get(pid, b''))
-        self.host.stop()
-        deadline = time.monotonic() + 15
-        while (sorted(self.ovs.namespace_pids()) != self.pids_before and
-               time.monotonic() < deadline):
-            time.sleep(0.1)
-        self.assertEqual(self.pids_before, sorted(self.ovs.namespace_pids()))
-
-    def assertNoProcessLeft(self):
-        # After the fixtures' cleanups: every process started for the test
-        # is gone, and so are its namespaces and directories.
-        dirs = [fx.dir for fx in [getattr(self, 'dhcp', None)] if fx] + [
-            fx.run_dir for fx in [getattr(self, 'ovs', None)] if fx]
-        running = on_ovs.processes()
-        left = ['%d: %s' % (pid, cmdline.decode(errors='replace'))
-                for pid, cmdline in self.held.items()
-                if running.get(pid) == cmdline]
-        self.assertEqual([], left)
-        for path in dirs:
-            self.assertFalse(os.path.exists(path), path)
-        namespaces = [ns for ns in getattr(self, 'namespaces', []) if ns]
-        in_them = ['%d: %s' % (pid, cmdline.decode(errors='replace'))
-                   for pid, cmdline in running.items()
-                   if on_ovs.net_namespace(pid) in namespaces]
-        self.assertEqual([], in_them)
-        self.assertEqual(self.machine_before, self.machine_state())
-
-    def machine_state(self):
-        return {'devices': on_ovs.machine_plug_devices(),
-                'named_namespaces': on_ovs.named_namespaces(),
-                'child_processes': on_ovs.descendants(os.getpid())}
-
-    def remember_processes(self):
-        """Note every process of the test's namespaces (QEMU included)."""
-        running = on_ovs.processes()
-        for pid in self.ovs.namespace_pids() + self.dhcp.namespace_pids():
-            if pid in running:
-                self.held[pid] = running[pid]
-        self.assertTrue(any(b'qemu-system' in cmd
-                            for cmd in self.held.values()), self.held)
+        self.assertSwitchEmptyOnceHostStops(self.host)
