@@ -15,8 +15,10 @@
 nova's API, conductor, scheduler, placement and a ``PyVirtDriver`` compute
 service (nova's functional harness, :mod:`base`) boot a server on a port of
 nova's ``NeutronFixture``, bound as ML2/OVS binds it (``vif_type`` ovs,
-``port_filter``, ``ovs_hybrid_plug`` False, ``datapath_type`` netdev) and
-reported DOWN, so nova waits for ``network-vif-plugged``. The guest is the
+``port_filter``, ``datapath_type`` netdev; ``ovs_hybrid_plug`` False, or
+True in the hybrid test, where the tap sits in a ``qbr`` bridge joined to
+``br-int`` by ``qvb``/``qvo``) and reported DOWN, so nova waits for
+``network-vif-plugged``. The guest is the
 test guest under real QEMU (TCG) on the real embedded libvirt; its port is
 plugged by os-vif into ``br-int`` of a real ``ovs-vswitchd``
 (:class:`~tests.fixtures.ovs.OvsFixture`, userspace datapath).
@@ -183,12 +185,12 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
         super(ServerOnOvsTest, self).setUp()
         self.host = NovaHost(self, self.ovs)
 
-    def start(self, vif_plugging_timeout, silent=False):
+    def start(self, vif_plugging_timeout, silent=False, hybrid=False):
         self.host.call('configure',
                        vif_plugging_timeout=vif_plugging_timeout,
                        vif_plugging_is_fatal=True)
         self.host.call('create_port', id=PORT_ID, mac=MAC, ip=FIXED_IP,
-                       details=VIF_DETAILS)
+                       details=dict(VIF_DETAILS, ovs_hybrid_plug=hybrid))
         self.agent = self.useFixture(OvsAgent(self.ovs, self.host,
                                               [PORT_ID], silent=silent))
         return self.host.call('boot', port_id=PORT_ID)['server']
@@ -230,8 +232,8 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
                     server['id'], STATUS_TIMEOUT))
             time.sleep(0.5)
 
-    def test_server_gets_its_fixed_ip_once_the_agent_reports_the_port(self):
-        server = self.start(vif_plugging_timeout=300)
+    def check_server_on_the_network(self, hybrid):
+        server = self.start(vif_plugging_timeout=300, hybrid=hybrid)
         server = self.wait_for_status(server, 'ACTIVE')
         self.assertEqual([], self.agent.errors)
 
@@ -240,7 +242,13 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
         # server go ACTIVE.
         self.assertEqual([(server['id'], PORT_ID, 'BUILD',
                            libvirt.VIR_DOMAIN_PAUSED)], self.agent.sent)
-        self.assertEqual({TAP: PORT_ID}, self.ovs.iface_ids())
+        # Hybrid plug: the tap sits in qbr, joined to br-int by qvb/qvo.
+        on_switch = ('qvo' + PORT_ID[:11]) if hybrid else TAP
+        self.assertEqual({on_switch: PORT_ID}, self.ovs.iface_ids())
+        if hybrid:
+            self.assertTrue({'qbr' + PORT_ID[:11], 'qvb' + PORT_ID[:11],
+                             TAP}.issubset(self.ovs.links()),
+                            self.ovs.links())
         self.assertEqual(libvirt.VIR_DOMAIN_RUNNING, self.host.call(
             'domain_state', uuid=server['id'])['state'])
 
@@ -261,6 +269,12 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
         self.remember_processes()
         self.delete(server)
         self.assertNothingLeft()
+
+    def test_server_gets_its_fixed_ip_once_the_agent_reports_the_port(self):
+        self.check_server_on_the_network(hybrid=False)
+
+    def test_hybrid_plugged_server_gets_its_fixed_ip(self):
+        self.check_server_on_the_network(hybrid=True)
 
     def test_silent_agent_puts_the_server_in_error(self):
         server = self.start(vif_plugging_timeout=SHORT_TIMEOUT, silent=True)
