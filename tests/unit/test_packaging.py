@@ -132,5 +132,7 @@ class TestWheel(base.BaseTestCase):
         self.assertEqual('nova-pyvirt', self.metadata['Name'])
         self.assertEqual('>=3.10', self.metadata['Requires-Python'])
         requires = self.metadata.get_all('Requires-Dist')
-        self.assertIn('nova==34.0.0', requires)
-        self.assertIn('libvirt-python==12.8.0', requires)
+        self.assertIn('nova>=34.0.0', requires)
+        # Lower bounds only, so pip can take nova's point releases; the
+        # tested versions are constraints, not requirements.
+        self.assertEqual([], [r for r in requires if '==' in r])
