@@ -331,10 +331,6 @@ class PyVirtDriver(driver.ComputeDriver):
 
     # -- ports ---------------------------------------------------------
 
-    def _plug_ports(self, instance, network_info, image_meta):
-        """Plug a new guest's ports; on a failure none stays plugged."""
-        return self._vifs.plug_all(instance, network_info, image_meta)
-
     def _plug_and_start(self, instance, image_meta, network_info, disks,
                         volumes, power_on, plugged):
         """Plug a new guest's ports, start it once Neutron wired them.
@@ -353,8 +349,9 @@ class PyVirtDriver(driver.ComputeDriver):
         try:
             with network_events.wait_for_plugged(self.virtapi, CONF,
                                                  instance, events):
-                plugged.extend(self._plug_ports(instance, network_info,
-                                                image_meta))
+                # On a failure plug_all leaves none of them plugged.
+                plugged.extend(self._vifs.plug_all(instance, network_info,
+                                                   image_meta))
                 self._start_guest(instance, image_meta, network_info, disks,
                                   volumes, power_on, remove_on_failure=True,
                                   paused=bool(events))
