@@ -51,6 +51,7 @@ from nova_pyvirt.network import vifs as network_vifs
 from nova_pyvirt.report import resources
 from nova_pyvirt.report import traits
 from nova_pyvirt.storage import cache_manager
+from nova_pyvirt.storage import config_drive
 from nova_pyvirt.storage import instance_disks
 from nova_pyvirt.storage import instance_files
 from nova_pyvirt.storage import snapshots
@@ -75,6 +76,7 @@ class PyVirtDriver(driver.ComputeDriver):
     capabilities = dict(driver.ComputeDriver.capabilities)
     capabilities.update({
         'has_imagecache': True,
+        'supports_attach_interface': True,
         'supports_extend_volume': True,
         'supports_image_type_qcow2': True,
         'supports_image_type_raw': True,
@@ -224,6 +226,7 @@ class PyVirtDriver(driver.ComputeDriver):
         # A port this driver cannot plug fails the spawn before anything
         # is created.
         network_vifs.check_supported(network_info)
+        config_drive.check_injection(instance, injected_files)
         files = self._files(instance)
         if not files.create():
             raise exception.InstanceExists(name=instance.name)
@@ -232,6 +235,10 @@ class PyVirtDriver(driver.ComputeDriver):
             disks = self._disks.create(context, instance, image_meta,
                                        block_device_info, self._image_api,
                                        files)
+            drive = config_drive.create(instance, files, injected_files,
+                                        admin_password, network_info)
+            if drive is not None:
+                disks.add(drive)
             volumes = self._volumes.connect_all(block_device_info, instance)
             self._plug_and_start(instance, image_meta, network_info, disks,
                                  volumes, power_on, plugged)

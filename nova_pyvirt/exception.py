@@ -71,3 +71,27 @@ class VifPlugFailed(exception.BuildAbortException,
 
     msg_fmt = _("Neutron reported %(event)s failed for instance "
                 "%(instance_uuid)s")
+
+
+class ConfigDriveBuildFailed(exception.NovaException):
+    """nova's config drive builder failed (the spawn fails).
+
+    Names the command and the option that chooses it, with the command's
+    own error, so an operator sees at once which tool is missing or
+    broken on the host. Not a build abort: another host may have it.
+    """
+
+    msg_fmt = _("Could not build the config drive of instance "
+                "%(instance_uuid)s (%(format)s, with %(command)s from "
+                "%(option)s): %(reason)s")
+
+
+class FileInjectionNotSupported(exception.BuildAbortException):
+    """Files to inject, but no config drive to carry them.
+
+    This driver never writes into an instance's disk image (nor does
+    nova's libvirt driver by default): the files would be silently lost.
+    """
+
+    msg_fmt = _("Build of instance %(instance_uuid)s aborted: "
+                "%(reason)s")

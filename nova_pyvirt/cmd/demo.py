@@ -98,7 +98,7 @@ def make_instance(image, flavor, instance_id=1):
         flavor=flavor, image_ref=image['id'],
         kernel_id=props.get('kernel_id'),
         ramdisk_id=props.get('ramdisk_id'), os_type=None,
-        launched_at=timeutils.utcnow(),
+        launched_at=timeutils.utcnow(), config_drive='',
         system_metadata=nova_utils.get_system_metadata_from_image(
             image, flavor))
     return instance, image_meta

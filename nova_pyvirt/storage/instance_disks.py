@@ -50,6 +50,11 @@ class DiskSet:
     def root(self):
         return next((d for d in self.local_disks if d.name == 'disk'), None)
 
+    def add(self, disk):
+        """Record one more local disk (the config drive)."""
+        self.local_disks.append(disk)
+        self.save()
+
     def save(self):
         # Files of the instance directory are recorded by name: after a cold
         # migration the record is read on a host whose instances path may

@@ -91,6 +91,19 @@ class SignatureTest(base.BaseTestCase):
         self.assertEqual(set(nova_driver.ComputeDriver.capabilities),
                          set(caps))
         claimed = sorted(k for k, v in caps.items() if v)
-        self.assertEqual(['has_imagecache', 'supports_extend_volume',
+        self.assertEqual(['has_imagecache', 'supports_attach_interface',
+                          'supports_extend_volume',
                           'supports_image_type_qcow2',
                           'supports_image_type_raw'], claimed)
+        # What a claim stands for is implemented here, not inherited.
+        mine = _public_methods(driver.PyVirtDriver)
+        base_methods = _public_methods(nova_driver.ComputeDriver)
+        for claim, methods in (
+                ('supports_attach_interface',
+                 ('attach_interface', 'detach_interface')),
+                ('supports_extend_volume', ('extend_volume',)),
+                ('has_imagecache', ('manage_image_cache',))):
+            for name in methods:
+                self.assertIsNot(base_methods[name], mine[name],
+                                 '%s claimed, %s not implemented' % (
+                                     claim, name))
