@@ -10,36 +10,60 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""``nova-pyvirt demo``: boot one instance through the driver, as nova would.
+"""``nova-pyvirt demo``: boot an instance through the driver and log in.
 
+The user's story, as nova would run it on one host: create a key pair,
+boot an instance with it, user data and a config drive on a network port,
+wait for its address, log in over SSH with the key, look around, delete it.
 Uses the embedded QEMU driver (``qemu:///embed``, no libvirt daemon), a
-local image service holding the test guest's real kernel, ramdisk and disk,
-and nova's own objects (Instance, Flavor, ImageMeta).  It spawns, shows the
-console and diagnostics, reboots, deletes, and checks nothing is left.
+local image service holding the test guest's real kernel, ramdisk and
+disk, nova's own objects and key pair code, and a private network in a
+network namespace of the demo's own (:mod:`demo_network`), so the host's
+network is never touched. It checks at the end that nothing is left:
+domain, files, tap, bridge, dnsmasq, processes.
 """
 
 import argparse
+import base64
+import contextlib
 import os
 import sys
 import time
+from unittest import mock
 
+from oslo_concurrency import processutils
 from oslo_utils import timeutils
 from oslo_utils import uuidutils
 
 from nova import context as nova_context
+from nova import crypto
+from nova.network import model as network_model
 from nova import objects
+import nova.privsep
 from nova import utils as nova_utils
-from nova.virt import virtapi
 
 from nova_pyvirt.cmd import demo_images
+from nova_pyvirt.cmd import demo_network
 from nova_pyvirt import conf as pyvirt_conf
 from nova_pyvirt import driver as pyvirt_driver
 from nova_pyvirt.hypervisor import connection
+from nova_pyvirt.storage import config_drive
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 READY = 'PYVIRT-GUEST: ready'
-STEPS = 8
+STEPS = 9
+BOOT_TIMEOUT = 120
+KEY_NAME = 'demo-key'
+# Run by the guest at first boot, from the config drive.
+USER_DATA = (b'#!/bin/sh\n'
+             b'echo "user data ran at $(cut -d" " -f1 /proc/uptime) s of '
+             b'uptime" > /run/demo-user-data\n')
+LOGIN_COMMANDS = ('uname -a', 'cat /proc/uptime', 'hostname',
+                  'cat /run/demo-user-data')
+# What the guest prints about its first boot (tools/guest_image/README.md).
+FIRST_BOOT_LINES = ('PYVIRT-CONFIG', 'PYVIRT-HOSTNAME', 'PYVIRT-KEYS',
+                    'PYVIRT-USERDATA', 'PYVIRT-SSH', 'PYVIRT-NET')
 
 
 class Progress(object):
@@ -116,10 +140,86 @@ def wait_for_console(driver, context, instance, text, count, timeout=180):
                        % (text, timeout))
 
 
+def configure_privsep(conf):
+    """Root helpers run as the demo's own user (root), no sudo needed."""
+    helper = os.path.join(os.path.dirname(sys.executable), 'privsep-helper')
+    conf.set_override('helper_command', helper, group='nova_sys_admin')
+
+
+@contextlib.contextmanager
+def without_cloud_services():
+    """Answer what nova's metadata code asks of Neutron and the database.
+
+    The config drive's content comes from nova's metadata code, which asks
+    Neutron for the instance's security groups and nova's database for its
+    block device mappings. The demo runs without either: no security
+    groups, no mappings (the instance boots from its image).
+    """
+    no_mappings = objects.BlockDeviceMappingList(objects=[])
+    with mock.patch('nova.network.security_group_api.'
+                    'get_instance_security_groups', return_value=[]), \
+            mock.patch.object(objects.BlockDeviceMappingList,
+                              'get_by_instance_uuid',
+                              return_value=no_mappings):
+        yield
+
+
+def first_boot_instance(image, flavor, public_key, network_info):
+    """An instance booted with a key pair, user data and a config drive."""
+    instance, image_meta = make_instance(image, flavor)
+    instance.update(dict(
+        hostname='demo-vm', key_name=KEY_NAME, key_data=public_key,
+        user_data=base64.b64encode(USER_DATA).decode(), config_drive='True',
+        launched_at=None, launch_index=0, reservation_id='r-demo',
+        availability_zone='nova', metadata={}, device_metadata=None,
+        numa_topology=None, root_device_name='/dev/vda', host='demo',
+        default_ephemeral_device=None, default_swap_device=None,
+        ec2_ids=objects.EC2Ids(instance_id='i-00000001',
+                               ami_id='ami-00000001', kernel_id=None,
+                               ramdisk_id=None)))
+    instance.keypairs = objects.KeyPairList(objects=[objects.KeyPair(
+        name=KEY_NAME, type='ssh', public_key=public_key)])
+    instance.info_cache = objects.InstanceInfoCache(
+        instance_uuid=instance.uuid, network_info=network_info)
+    return instance, image_meta
+
+
+def guest_address(output):
+    """The address the guest's first NIC reported, or None."""
+    for line in output.splitlines():
+        if line.startswith('PYVIRT-NET ') and ' addr=' in line:
+            addr = line.rsplit(' addr=', 1)[1].strip()
+            if addr != '-':
+                return addr.split('/')[0]
+    return None
+
+
+def processes_in_namespace(namespace):
+    """PIDs (other than this one) in the network namespace."""
+    found = []
+    for name in os.listdir('/proc'):
+        if name.isdigit() and int(name) != os.getpid():
+            try:
+                if demo_network.namespace_id(name) == namespace:
+                    found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
 def run(args):
     progress = Progress(STEPS)
     state_dir = os.path.abspath(args.state_dir)
     os.makedirs(state_dir, exist_ok=True)
+    host_namespace = demo_network.namespace_id()
+    try:
+        # First, while this process has a single thread.
+        demo_network.enter_private_namespace()
+    except (demo_network.NetworkSetupError,
+            processutils.ProcessExecutionError) as exc:
+        print('demo: FAILED: %s' % exc, file=sys.stderr)
+        return 1
+    namespace = demo_network.namespace_id()
     # The embedded driver logs to stderr unless told otherwise; keep its
     # warnings in a file so the demo's own lines stay readable.
     os.environ.setdefault('LIBVIRT_LOG_OUTPUTS', '3:file:%s' % os.path.join(
@@ -127,6 +227,7 @@ def run(args):
     progress.step('configuring the driver for the embedded QEMU driver '
                   'under %s' % state_dir)
     conf = configure(state_dir)
+    configure_privsep(conf)
     progress.note('[pyvirt] connection_uri = %s' % conf.pyvirt.connection_uri)
     objects.register_all()
     context = nova_context.get_admin_context()
@@ -139,11 +240,45 @@ def run(args):
     flavor = objects.Flavor(name='demo.tiny', flavorid='demo', vcpus=1,
                             memory_mb=128, root_gb=1, ephemeral_gb=0,
                             swap=0, extra_specs={})
-    instance, image_meta = make_instance(image, flavor)
 
+    progress.step('creating key pair %s and a private network: bridge %s '
+                  '(%s) and DHCP in the demo\'s own network namespace' % (
+                      KEY_NAME, demo_network.BRIDGE, demo_network.GATEWAY))
+    private_key, public_key, fingerprint = crypto.generate_key_pair()
+    port_id = uuidutils.generate_uuid()
+    mac = 'fa:16:3e:%s:%s:%s' % (port_id[0:2], port_id[2:4], port_id[4:6])
+    vif = demo_network.port(port_id, mac)
+    network_info = network_model.NetworkInfo([vif])
+    network = demo_network.PrivateNetwork(state_dir, mac)
+    progress.note('key fingerprint %s; namespace %s (the host\'s is %s)' % (
+        fingerprint, namespace, host_namespace))
+    instance = None
+    leftovers = ['the demo stopped early']
+    try:
+        network.start()
+        progress.note('dnsmasq (PID %d) serves %s to port %s (%s)' % (
+            network.dnsmasq.pid, demo_network.FIXED_IP, port_id, mac))
+        instance, image_meta = first_boot_instance(image, flavor, public_key,
+                                                   network_info)
+        leftovers = demo_run(progress, context, conf, images, network,
+                             instance, image_meta, network_info,
+                             private_key)
+    finally:
+        leftovers = finish(progress, network, namespace, leftovers)
+    if leftovers:
+        print('demo: FAILED: left behind: %s' % ', '.join(leftovers),
+              file=sys.stderr)
+        return 1
+    print('demo: OK in %.1f s' % (time.monotonic() - progress.started))
+    return 0
+
+
+def demo_run(progress, context, conf, images, network, instance, image_meta,
+             network_info, private_key):
+    """Steps 4 to 8; returns what the driver left behind."""
     progress.step('starting the driver (init_host)')
-    driver = pyvirt_driver.PyVirtDriver(virtapi.VirtAPI(),
-                                        image_api=images)
+    agent = demo_network.AgentVirtAPI(network, network_info)
+    driver = pyvirt_driver.PyVirtDriver(agent, image_api=images)
     events = []
     driver.register_event_listener(events.append)
     driver.init_host(conf.host)
@@ -151,21 +286,48 @@ def run(args):
     progress.note('libvirt %s, QEMU %s, nodes %s' % (
         host.get_libversion(), host.get_version(),
         driver.get_available_nodes()))
+    instance_dir = os.path.join(conf.pyvirt.instances_path, instance.uuid)
     try:
-        progress.step('spawning instance %s (1 vCPU, 128 MiB, 1 GiB root '
-                      'disk as a qcow2 overlay)' % instance.uuid)
+        progress.step('spawning instance %s with key pair %s, user data and '
+                      'a config drive, on port %s' % (
+                          instance.uuid, KEY_NAME, network_info[0]['id']))
         started = time.monotonic()
-        driver.spawn(context, instance, image_meta, [], None, {})
-        progress.note('running after %.1f s; power state %s' % (
-            time.monotonic() - started, driver.get_info(instance).state))
-        output = wait_for_console(driver, context, instance, READY, 1)
-        progress.note('guest ready after %.1f s' % (time.monotonic() -
-                                                    started))
+        with without_cloud_services():
+            driver.spawn(context, instance, image_meta, [], None, {},
+                         network_info=network_info)
+        progress.note('running after %.1f s; %s; config drive %s (%d '
+                      'bytes, %s)' % (
+                          time.monotonic() - started,
+                          ', '.join(agent.delivered),
+                          config_drive.NAME, os.path.getsize(os.path.join(
+                              instance_dir, config_drive.NAME)),
+                          conf.config_drive_format))
 
-        progress.step('console output (get_console_output)')
+        progress.step('waiting for the guest\'s address (DHCP)')
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        address = None
+        while address is None:
+            output = driver.get_console_output(context, instance).decode(
+                'utf-8', 'replace')
+            address = guest_address(output)
+            if address is None and time.monotonic() > deadline:
+                raise RuntimeError('the guest reported no address within '
+                                   '%d s' % BOOT_TIMEOUT)
+            time.sleep(0.5)
+        progress.note('guest has %s after %.1f s' % (
+            address, time.monotonic() - started))
         for line in output.splitlines():
-            if line.startswith('PYVIRT-'):
+            if line.startswith(FIRST_BOOT_LINES):
                 progress.note('| ' + line.strip())
+
+        progress.step('logging in over SSH as root@%s with the key pair' %
+                      address)
+        outputs = demo_network.login(address, private_key, LOGIN_COMMANDS,
+                                     BOOT_TIMEOUT)
+        for command, text in zip(LOGIN_COMMANDS, outputs):
+            progress.note('$ %s' % command)
+            for line in text.splitlines():
+                progress.note('  %s' % line)
 
         progress.step('diagnostics (get_instance_diagnostics)')
         diags = driver.get_instance_diagnostics(instance)
@@ -173,32 +335,42 @@ def run(args):
                       '%d NIC(s)' % (diags.state, diags.num_cpus,
                                      diags.memory_details.maximum,
                                      diags.num_disks, diags.num_nics))
-        for disk in diags.disk_details:
-            progress.note('disk: %d read requests, %d bytes read' % (
-                disk.read_requests, disk.read_bytes))
-
-        progress.step('soft reboot (ACPI shutdown, then start)')
-        driver.reboot(context, instance, [], 'SOFT')
-        wait_for_console(driver, context, instance, READY, 1)
-        progress.note('guest booted again; power state %s' %
-                      driver.get_info(instance).state)
+        for nic in diags.nic_details:
+            progress.note('NIC %s: %d bytes received, %d sent' % (
+                nic.mac_address, nic.rx_octets, nic.tx_octets))
     finally:
-        progress.step('deleting the instance')
-        driver.destroy(context, instance, [], None)
-        leftovers = driver.list_instance_uuids()
-        files_left = os.path.exists(os.path.join(
-            conf.pyvirt.instances_path, instance.uuid))
+        progress.step('deleting the instance; checking that nothing is left')
+        driver.destroy(context, instance, network_info, None)
+        leftovers = ['domain %s' % uuid
+                     for uuid in driver.list_instance_uuids()]
+        if os.path.exists(instance_dir):
+            leftovers.append('instance files %s' % instance_dir)
+        tap = network_info[0]['devname']
+        if os.path.exists('/sys/class/net/%s' % tap) or os.path.exists(
+                '/proc/sys/net/ipv4/conf/%s' % tap):
+            leftovers.append('tap %s' % tap)
         progress.note('domains left: %d, instance files left: %s' % (
-            len(leftovers), 'yes' if files_left else 'no'))
-        progress.note('lifecycle events received: %s' % ', '.join(
-            e.get_name() for e in events) if events else
-            'lifecycle events received: none')
-    if leftovers or files_left:
-        print('demo: FAILED: the driver left something behind',
-              file=sys.stderr)
-        return 1
-    print('demo: OK in %.1f s' % (time.monotonic() - progress.started))
-    return 0
+            len(driver.list_instance_uuids()),
+            'yes' if os.path.exists(instance_dir) else 'no'))
+        progress.note('lifecycle events received: %s' % (', '.join(
+            e.get_name() for e in events) or 'none'))
+        driver.cleanup_host(conf.host)
+    return leftovers
+
+
+def finish(progress, network, namespace, leftovers):
+    """Stop the network and the root helpers; everything left behind."""
+    leftovers = list(leftovers) + network.stop()
+    nova.privsep.sys_admin_pctxt.stop()
+    deadline = time.monotonic() + 10
+    while processes_in_namespace(namespace) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    leftovers += ['process %d' % pid
+                  for pid in processes_in_namespace(namespace)]
+    progress.note('bridge, dnsmasq and root helpers stopped; processes '
+                  'left in the namespace: %d' % len(
+                      processes_in_namespace(namespace)))
+    return leftovers
 
 
 def _configure(parser):
