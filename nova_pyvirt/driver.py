@@ -76,6 +76,9 @@ class PyVirtDriver(driver.ComputeDriver):
     capabilities = dict(driver.ComputeDriver.capabilities)
     capabilities.update({
         'has_imagecache': True,
+        # nova-compute refuses os-interface attach (HTTP 400) before it
+        # calls attach_interface unless the driver claims it. Tagged
+        # attach stays unclaimed: no device metadata reaches the guest.
         'supports_attach_interface': True,
         'supports_extend_volume': True,
         'supports_image_type_qcow2': True,

@@ -37,7 +37,17 @@ IMPLEMENTED = (
     'get_available_nodes', 'get_nodenames_by_uuid', 'get_available_resource',
     'update_provider_tree', 'resume_state_on_host_boot', 'attach_volume',
     'detach_volume', 'extend_volume', 'get_volume_connector',
-    'cleanup_host', 'manage_image_cache')
+    'cleanup_host', 'manage_image_cache', 'attach_interface',
+    'detach_interface')
+
+# What nova-compute calls only when the driver claims the capability: a
+# claim without the methods fails at call time, methods without the claim
+# are never reached (nova refuses the request first).
+CAPABILITY_METHODS = {
+    'has_imagecache': ('manage_image_cache',),
+    'supports_attach_interface': ('attach_interface', 'detach_interface'),
+    'supports_extend_volume': ('extend_volume',),
+}
 
 
 def _public_methods(cls):
@@ -95,15 +105,12 @@ class SignatureTest(base.BaseTestCase):
                           'supports_extend_volume',
                           'supports_image_type_qcow2',
                           'supports_image_type_raw'], claimed)
-        # What a claim stands for is implemented here, not inherited.
-        mine = _public_methods(driver.PyVirtDriver)
+
+    def test_capabilities_match_the_methods_behind_them(self):
+        caps = driver.PyVirtDriver.capabilities
         base_methods = _public_methods(nova_driver.ComputeDriver)
-        for claim, methods in (
-                ('supports_attach_interface',
-                 ('attach_interface', 'detach_interface')),
-                ('supports_extend_volume', ('extend_volume',)),
-                ('has_imagecache', ('manage_image_cache',))):
-            for name in methods:
-                self.assertIsNot(base_methods[name], mine[name],
-                                 '%s claimed, %s not implemented' % (
-                                     claim, name))
+        mine = _public_methods(driver.PyVirtDriver)
+        for capability, methods in sorted(CAPABILITY_METHODS.items()):
+            overridden = [mine[n] is not base_methods[n] for n in methods]
+            self.assertEqual([caps[capability]] * len(methods), overridden,
+                             '%s: %s' % (capability, methods))

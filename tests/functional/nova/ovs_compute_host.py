@@ -46,6 +46,8 @@ prints goes to stderr)::
      "body": B, "admin": B}                      -> {"status": S, "body": B}
     {"op": "port", "id": ID}                     -> {"port": {...}}
     {"op": "domain_state", "uuid": U}            -> {"state": S or null}
+    {"op": "domain_macs", "uuid": U}             -> {"live": [MAC...],
+                                                     "persistent": [MAC...]}
     {"op": "domains"}                            -> {"uuids": [...]}
     {"op": "quit"} or end of input               -> cleanup, exit
 
@@ -61,6 +63,7 @@ import sys
 import traceback
 
 import fixtures
+from lxml import etree
 from oslo_privsep import daemon as privsep_daemon
 import testtools
 
@@ -160,6 +163,16 @@ class OvsComputeCase(base.PyVirtTestBase):
             except base.libvirt.libvirtError:
                 return {'state': None}
             return {'state': dom.state()[0]}
+        if op == 'domain_macs':
+            # The guest's NICs as libvirt has them: in the running guest
+            # and in the definition it would start from next time.
+            dom = self.driver._host.get_connection().lookupByUUIDString(
+                request['uuid'])
+            return {key: etree.fromstring(dom.XMLDesc(flags)).xpath(
+                '/domain/devices/interface/mac/@address')
+                for key, flags in (
+                    ('live', 0),
+                    ('persistent', base.libvirt.VIR_DOMAIN_XML_INACTIVE))}
         if op == 'domains':
             conn = self.driver._host.get_connection()
             return {'uuids': [dom.UUIDString()
@@ -170,7 +183,11 @@ class OvsComputeCase(base.PyVirtTestBase):
         """A port on the fixture's network_1, as ML2/OVS reports it.
 
         Its status is DOWN until the agent wires it, so nova's network
-        info says ``active: False`` and the driver waits for its event.
+        info says ``active: False`` and the driver waits for its event on
+        boot. The same port serves an ``os-interface`` attach: nova binds
+        an existing port with ``update_port`` (``device_id``,
+        ``binding:host_id``) on boot and on attach alike, which the
+        fixture stores as given, and unbinds it the same way on detach.
         """
         network = self.neutron.network_1
         subnet = self.neutron.subnet_1

@@ -33,9 +33,21 @@ on ``br-int``, serving the port's fixed IP to its MAC only). The guest
 prints the address it got; the test reaches the guest's HTTP server and
 ICMP echo from the DHCP namespace at the address nova's API reports for the
 server, deletes the server through the API and checks that nothing is
-left. A second test keeps the agent silent: the spawn times out
-(``vif_plugging_timeout``, fatal), the server goes to ERROR with a fault
-naming the port, and nothing is left on ``br-int`` or in libvirt.
+left. Another test attaches a second port of the network to the running
+server (``POST /servers/{id}/os-interface``; nova binds the port, the
+driver plugs it and hot-plugs its NIC): the API lists it, the port is on
+``br-int``, libvirt has the NIC live and persistent, the guest reports a
+new NIC with the port's MAC that got the port's fixed IP by DHCP and
+answers there, and the agent's ``network-vif-plugged`` for it finds the
+server ACTIVE (nova does not wait for it on attach). It then detaches it
+(``DELETE /servers/{id}/os-interface/{port}``, done in the background):
+once the API stops listing the port, the guest has reported the NIC gone,
+libvirt has it neither live nor persistent, the port and its tap are off
+``br-int``, the address no longer answers, nova left the port unbound
+(it did not create it) and the first port still works. A further test
+keeps the agent silent: the spawn times out (``vif_plugging_timeout``,
+fatal), the server goes to ERROR with a fault naming the port, and
+nothing is left on ``br-int`` or in libvirt.
 
 **Why nova runs in a child process.** The code under test (the driver, the
 embedded libvirt it opens in its own process, QEMU, ``ovs-vsctl`` run by
@@ -75,6 +87,11 @@ FIXED_IP = '192.168.1.50'
 PORT_ID = '3b1f6d2e-9a47-4c5b-8e6f-0d1c2b3a4f59'
 MAC = 'fa:16:3e:3b:1f:6d'
 TAP = ('tap' + PORT_ID)[:14]
+# The port attached to the running server through os-interface.
+SECOND_PORT_ID = '8e4a2c71-5d3b-4f90-a6e2-7b1c9d0e3f42'
+SECOND_MAC = 'fa:16:3e:8e:4a:2c'
+SECOND_IP = '192.168.1.51'
+SECOND_TAP = ('tap' + SECOND_PORT_ID)[:14]
 #: binding:vif_details as ML2/OVS sets them for a netdev datapath host.
 VIF_DETAILS = {'port_filter': True, 'ovs_hybrid_plug': False,
                'datapath_type': 'netdev', 'bridge_name': 'br-int',
@@ -179,20 +196,22 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
 
     CIDR = CIDR
     GATEWAY = GATEWAY
-    LEASES = ((MAC, FIXED_IP),)
+    LEASES = ((MAC, FIXED_IP), (SECOND_MAC, SECOND_IP))
 
     def setUp(self):
         super(ServerOnOvsTest, self).setUp()
         self.host = NovaHost(self, self.ovs)
 
-    def start(self, vif_plugging_timeout, silent=False, hybrid=False):
+    def start(self, vif_plugging_timeout, silent=False, hybrid=False,
+              watched=(PORT_ID,)):
+        """Boot the server on ``PORT_ID``; the agent watches ``watched``."""
         self.host.call('configure',
                        vif_plugging_timeout=vif_plugging_timeout,
                        vif_plugging_is_fatal=True)
         self.host.call('create_port', id=PORT_ID, mac=MAC, ip=FIXED_IP,
                        details=dict(VIF_DETAILS, ovs_hybrid_plug=hybrid))
         self.agent = self.useFixture(OvsAgent(self.ovs, self.host,
-                                              [PORT_ID], silent=silent))
+                                              watched, silent=silent))
         return self.host.call('boot', port_id=PORT_ID)['server']
 
     def wait_for_status(self, server, status):
@@ -209,19 +228,57 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
                     server['id'], status, STATUS_TIMEOUT, found))
             time.sleep(0.5)
 
-    def wait_for_nics(self, server):
+    def console(self, server):
+        return self.host.api(
+            'POST', '/servers/%s/action' % server['id'],
+            body={'os-getConsoleOutput': {}})['body']['output']
+
+    def wait_for_console(self, server, read, what):
+        """The first non-empty ``read(console)``, through nova's API."""
         deadline = time.monotonic() + TIMEOUT
         while True:
-            output = self.host.api(
-                'POST', '/servers/%s/action' % server['id'],
-                body={'os-getConsoleOutput': {}})['body']['output']
-            nics = guest_console.nic_reports(output)
-            if nics:
-                return nics
+            output = self.console(server)
+            found = read(output)
+            if found:
+                return found
             if time.monotonic() > deadline:
                 self.addDetail('console', content.text_content(output))
-                self.fail('no PYVIRT-NET line within %d s' % TIMEOUT)
+                self.fail('no %s within %d s' % (what, TIMEOUT))
             time.sleep(0.5)
+
+    def wait_for_nics(self, server):
+        return self.wait_for_console(server, guest_console.nic_reports,
+                                     'PYVIRT-NET line')
+
+    def wait_until(self, predicate, timeout, what, details=None):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                if details:
+                    self.addDetail('state', content.text_content(
+                        json.dumps(details(), indent=1, default=str)))
+                self.fail('%s not within %d s' % (what, timeout))
+            time.sleep(0.5)
+
+    def interfaces(self, server):
+        """``{port: mac}`` of the server's interfaces, as the API lists."""
+        reply = self.host.api('GET', '/servers/%s/os-interface' %
+                              server['id'])
+        self.assertEqual(200, reply['status'], reply)
+        return {a['port_id']: a['mac_addr']
+                for a in reply['body']['interfaceAttachments']}
+
+    def addresses(self, server):
+        """The server's IPv4 addresses, as nova's API reports them."""
+        found = self.host.server(server['id'])
+        return sorted(a['addr'] for net in found['addresses'].values()
+                      for a in net if a['version'] == 4)
+
+    def assertAnswers(self, address):
+        """The guest's HTTP string and ICMP echo, from the DHCP namespace."""
+        self.assertEqual(ovs_world.HTTP_TEXT + '\n',
+                         self.dhcp.fetch('http://%s/' % address))
+        self.assertTrue(self.dhcp.ping(address))
 
     def delete(self, server):
         self.host.api('DELETE', '/servers/%s' % server['id'])
@@ -262,9 +319,7 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
         addresses = [a['addr'] for net in server['addresses'].values()
                      for a in net if a['version'] == 4]
         self.assertEqual([FIXED_IP], addresses)
-        self.assertEqual(ovs_world.HTTP_TEXT + '\n',
-                         self.dhcp.fetch('http://%s/' % addresses[0]))
-        self.assertTrue(self.dhcp.ping(addresses[0]))
+        self.assertAnswers(addresses[0])
 
         self.remember_processes()
         self.delete(server)
@@ -275,6 +330,101 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
 
     def test_hybrid_plugged_server_gets_its_fixed_ip(self):
         self.check_server_on_the_network(hybrid=True)
+
+    def test_interface_attached_and_detached_through_the_api(self):
+        server = self.start(vif_plugging_timeout=300,
+                            watched=(PORT_ID, SECOND_PORT_ID))
+        server = self.wait_for_status(server, 'ACTIVE')
+        self.assertEqual([('eth0', MAC, None, FIXED_IP + '/24')],
+                         self.wait_for_nics(server))
+        self.host.call('create_port', id=SECOND_PORT_ID, mac=SECOND_MAC,
+                       ip=SECOND_IP, details=VIF_DETAILS)
+
+        # Attach: nova binds the port to the server and the host, then the
+        # driver plugs it and adds its NIC; the call returns once it did.
+        reply = self.host.api(
+            'POST', '/servers/%s/os-interface' % server['id'],
+            body={'interfaceAttachment': {'port_id': SECOND_PORT_ID}})
+        self.assertEqual(200, reply['status'], reply)
+        attachment = reply['body']['interfaceAttachment']
+        self.assertEqual((SECOND_PORT_ID, SECOND_MAC),
+                         (attachment['port_id'], attachment['mac_addr']))
+        self.assertEqual({PORT_ID: MAC, SECOND_PORT_ID: SECOND_MAC},
+                         self.interfaces(server))
+        self.assertEqual(sorted([FIXED_IP, SECOND_IP]),
+                         self.addresses(server))
+        self.assertEqual({TAP: PORT_ID, SECOND_TAP: SECOND_PORT_ID},
+                         self.ovs.iface_ids())
+        self.assertEqual({'live': [MAC, SECOND_MAC],
+                          'persistent': [MAC, SECOND_MAC]},
+                         self.host.call('domain_macs', uuid=server['id']))
+
+        # The guest saw a new NIC with the port's MAC, which got the port's
+        # fixed IP from the DHCP agent, and answers there.
+        added = self.wait_for_console(
+            server, lambda text: [nic for nic in
+                                  guest_console.nic_reports(text)
+                                  if nic[2] == 'added'],
+            'PYVIRT-NET event=added line')
+        self.addDetail('dhcp-leases-attached', content.text_content(
+            self.dhcp.leases()))
+        [(nic_name, nic_mac, _event, nic_addr)] = added
+        self.assertEqual((SECOND_MAC, SECOND_IP + '/24'),
+                         (nic_mac, nic_addr))
+        self.assertAnswers(SECOND_IP)
+        # The agent reported the new port too; nova waits for no event on
+        # attach (it logs this one as unexpected), so the server was
+        # ACTIVE and its guest running then.
+        self.wait_until(
+            lambda: any(port_id == SECOND_PORT_ID
+                        for _server, port_id, _status, _state
+                        in self.agent.sent),
+            STATUS_TIMEOUT, 'the agent reporting %s' % SECOND_PORT_ID,
+            lambda: {'seen': self.agent.seen, 'sent': self.agent.sent,
+                     'errors': self.agent.errors})
+        self.assertEqual(
+            [(server['id'], PORT_ID, 'BUILD', libvirt.VIR_DOMAIN_PAUSED),
+             (server['id'], SECOND_PORT_ID, 'ACTIVE',
+              libvirt.VIR_DOMAIN_RUNNING)], self.agent.sent)
+        self.assertEqual([], self.agent.errors)
+
+        # Detach: accepted, done in the background; the API stops listing
+        # the port once nova released it (after the driver's detach).
+        reply = self.host.api('DELETE', '/servers/%s/os-interface/%s' % (
+            server['id'], SECOND_PORT_ID))
+        self.assertEqual(202, reply['status'], reply)
+        self.wait_until(
+            lambda: (self.interfaces(server) == {PORT_ID: MAC} and
+                     self.addresses(server) == [FIXED_IP]),
+            STATUS_TIMEOUT, 'port %s detached' % SECOND_PORT_ID,
+            lambda: {'interfaces': self.interfaces(server),
+                     'server': self.host.server(server['id']),
+                     'actions': self.host.api(
+                         'GET', '/servers/%s/os-instance-actions' %
+                         server['id'])['body']})
+        # The guest saw that NIC go ...
+        self.assertEqual([nic_name], self.wait_for_console(
+            server, guest_console.nic_removed_reports,
+            'PYVIRT-NET event=removed line'))
+        # ... libvirt has it neither live nor in the definition, the port
+        # is off br-int and its tap is gone ...
+        self.assertEqual({'live': [MAC], 'persistent': [MAC]},
+                         self.host.call('domain_macs', uuid=server['id']))
+        self.assertEqual({TAP: PORT_ID}, self.ovs.iface_ids())
+        self.assertEqual(sorted(self.dhcp_ports + [TAP]),
+                         sorted(self.ovs.ports()))
+        self.assertNotIn(SECOND_TAP, self.ovs.links())
+        # ... and nova gave the port back unbound, not deleted: the user
+        # made it.
+        port = self.host.call('port', id=SECOND_PORT_ID)['port']
+        self.assertEqual('', port['device_id'])
+        # The address went with the NIC; the first port still works.
+        self.assertFalse(self.dhcp.ping(SECOND_IP, count=1))
+        self.assertAnswers(FIXED_IP)
+
+        self.remember_processes()
+        self.delete(server)
+        self.assertNothingLeft()
 
     def test_silent_agent_puts_the_server_in_error(self):
         server = self.start(vif_plugging_timeout=SHORT_TIMEOUT, silent=True)
