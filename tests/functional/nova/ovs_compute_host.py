@@ -38,10 +38,12 @@ JSON answer per line on the original stdout (everything else this process
 prints goes to stderr)::
 
     {"op": "configure", "vif_plugging_timeout": N,
-     "vif_plugging_is_fatal": B}                 -> {"ok": true}
+     "vif_plugging_is_fatal": B,
+     "config_drive_format": F (optional)}        -> {"ok": true}
     {"op": "create_port", "id": ID, "mac": MAC, "ip": IP,
      "details": {binding:vif_details}}           -> {"port": {...}}
-    {"op": "boot", "port_id": ID}                -> {"server": {...}}
+    {"op": "boot", "port_id": ID,
+     "fields": {more server fields} (optional)}  -> {"server": {...}}
     {"op": "api", "method": "GET"|"POST"|"DELETE", "url": U,
      "body": B, "admin": B}                      -> {"status": S, "body": B}
     {"op": "port", "id": ID}                     -> {"port": {...}}
@@ -131,6 +133,9 @@ class OvsComputeCase(base.PyVirtTestBase):
         if op == 'configure':
             self.flags(vif_plugging_timeout=request['vif_plugging_timeout'],
                        vif_plugging_is_fatal=request['vif_plugging_is_fatal'])
+            if request.get('config_drive_format'):
+                self.flags(config_drive_format=request[
+                    'config_drive_format'])
             return {'ok': True}
         if op == 'create_port':
             return {'port': self.create_port(request)}
@@ -139,6 +144,7 @@ class OvsComputeCase(base.PyVirtTestBase):
                 name='pyvirt-ovs-server', image_uuid=self.images['root'],
                 flavor_id=self.flavor_id,
                 networks=[{'port': request['port_id']}])
+            body.update(request.get('fields') or {})
             return {'server': self.api.post_server({'server': body})}
         if op == 'api':
             client = self.admin_api if request.get('admin') else self.api
