@@ -78,6 +78,15 @@ driver with ``virt_type = test``). For example
 ``qemu:///embed?root=/var/lib/nova-pyvirt/qemu`` runs QEMU through libvirt's
 embedded QEMU driver inside the nova-compute process, with no libvirt daemon
 (one embedded root per process, and no libvirt secrets in that mode).
+
+Remote URIs authenticate with libvirt's own lookup and nothing else:
+``qemu+tls://HOST/system`` with the client certificate, key and CA of
+``?pkipath=DIR`` (or libvirt's default PKI paths), ``qemu+tcp://HOST/system``
+with the SASL user name and password of libvirt's ``auth.conf``
+(``$XDG_CONFIG_HOME/libvirt/auth.conf`` of the service user, for example),
+``qemu+ssh://USER@HOST/system`` with the service user's ssh key. Nothing is
+prompted for; a missing or wrong credential fails ``init_host`` with an
+error naming the URI and the auth scheme.
 """),
 ]
 

@@ -25,6 +25,19 @@ class InvalidFlavorExtraSpec(exception.Invalid):
                 "%(reason)s")
 
 
+class LibvirtConnectionFailed(exception.HypervisorUnavailable):
+    """The libvirt connection cannot be opened (at start or reconnecting).
+
+    Names the URI (any password in it replaced), the scheme that
+    authenticates it (``tls``, ``sasl``, ``ssh``, ...) and libvirt's error
+    with what was missing, so that a wrong password or a missing
+    certificate reads as such at ``init_host``.
+    """
+
+    msg_fmt = _("Cannot connect to libvirt at %(uri)s (auth scheme "
+                "%(scheme)s): %(error)s")
+
+
 class InvalidHostConfiguration(exception.InvalidConfiguration):
     """A ``[pyvirt]`` option the host cannot honour; raised at startup."""
 

@@ -12,24 +12,72 @@
 
 """Opening libvirt connections: openAuth, the event loop, embedded roots.
 
-``open_connection`` uses ``virConnectOpenAuth`` with the credential types a
-non-interactive service can answer, so libvirt's own lookup (``auth.conf``,
-SASL, TLS certificates in the standard PKI paths) does the work; nothing is
-prompted for and no secret passes through this process's logs.
+``open_connection`` uses ``virConnectOpenAuth`` and leaves authentication to
+libvirt's own lookup: SASL user names and passwords from ``auth.conf``,
+TLS client certificates from ``pkipath=`` or the default PKI paths, ssh
+keys of the service user. Nothing is prompted for, and no secret passes
+through this process: the credential callback answers nothing, it only
+notes which credentials libvirt could not find itself.
+
+``auth_scheme`` and ``describe_failure`` turn a failed open into words an
+operator can act on (which scheme, which files libvirt read or missed),
+and ``redact_uri`` keeps a password out of a URI before it is shown.
 """
 
 import os
 import sys
 import threading
+import urllib.parse
 
 import libvirt
-from oslo_log import log as logging
 
-LOG = logging.getLogger(__name__)
-
+# The credential types declared to libvirt. libvirt fills in from auth.conf
+# only the SASL questions of types the client declares, so AUTHNAME and
+# PASSPHRASE must be here for SASL with a password to work at all.
+# VIR_CRED_USERNAME (SASL's authorization id) is left out on purpose: when
+# declared, DIGEST-MD5 asks for it, auth.conf's usual "authname" and
+# "password" do not answer it, and the connection fails; left out, SASL
+# authorizes as the authentication name.
 CREDENTIAL_TYPES = [libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_ECHOPROMPT,
                     libvirt.VIR_CRED_REALM, libvirt.VIR_CRED_PASSPHRASE,
                     libvirt.VIR_CRED_NOECHOPROMPT, libvirt.VIR_CRED_EXTERNAL]
+
+CREDENTIAL_NAMES = {
+    libvirt.VIR_CRED_USERNAME: 'username',
+    libvirt.VIR_CRED_AUTHNAME: 'authname',
+    libvirt.VIR_CRED_LANGUAGE: 'language',
+    libvirt.VIR_CRED_CNONCE: 'cnonce',
+    libvirt.VIR_CRED_PASSPHRASE: 'password',
+    libvirt.VIR_CRED_ECHOPROMPT: 'echo prompt',
+    libvirt.VIR_CRED_NOECHOPROMPT: 'no-echo prompt',
+    libvirt.VIR_CRED_REALM: 'realm',
+    libvirt.VIR_CRED_EXTERNAL: 'external',
+}
+
+# URI transport -> the scheme that authenticates it. A URI with a host and
+# no transport is TLS; a plain TCP libvirtd authenticates with SASL (its
+# default "auth_tcp"), which is the only safe way to run one.
+TRANSPORT_SCHEMES = {
+    'tls': 'tls',
+    'tcp': 'sasl',
+    'ssh': 'ssh',
+    'libssh': 'ssh',
+    'libssh2': 'ssh',
+    'unix': 'unix socket',
+    'ext': 'external command',
+}
+
+# libvirt's client PKI files: name in a pkipath= directory, and the
+# system-wide path used without pkipath= (as root, or when the user's
+# ~/.pki/libvirt lacks the file).
+TLS_CLIENT_FILES = (
+    ('CA certificate', 'cacert.pem', '/etc/pki/CA/cacert.pem'),
+    ('client certificate', 'clientcert.pem',
+     '/etc/pki/libvirt/clientcert.pem'),
+    ('client key', 'clientkey.pem',
+     '/etc/pki/libvirt/private/clientkey.pem'),
+)
+SYSTEM_AUTH_CONF = '/etc/libvirt/auth.conf'
 
 # QEMU runs as root inside the embedding process, so there is no ownership
 # to remember and restore (remembering it only produces XATTR warnings).
@@ -113,13 +161,24 @@ def prepare_embedded_root(root, settings=None):
     return embedded_uri(root)
 
 
-def _no_interaction(credentials, user_data):
-    # Returning 0 without filling results lets libvirt rely on what it found
-    # itself (auth.conf, certificates); -1 would abort the connection.
+def _no_interaction(credentials, unanswered):
+    """libvirt's credential callback: answer nothing, note what was asked.
+
+    libvirt's remote driver fills in what ``auth.conf`` answers before it
+    calls this, and calls it only with the rest, so anything asked here is
+    a credential the service's configuration lacks. Returning -1 makes
+    libvirt fail with "Failed to collect auth credentials"; returning 0
+    with empty results would send SASL on without them, to fail with
+    "Unexpectedly missing a prompt result", which names nothing.
+
+    No logging: this runs in whatever thread opens the connection (a
+    native tpool thread under eventlet), and the caller reports the names
+    collected in ``unanswered`` instead.
+    """
     for credential in credentials:
-        LOG.debug('libvirt asked for credential type %s (%s); relying on '
-                  "libvirt's own configuration", credential[0], credential[1])
-    return 0
+        unanswered.append(CREDENTIAL_NAMES.get(
+            credential[0], 'credential type %s' % credential[0]))
+    return -1
 
 
 class _EventFanout(object):
@@ -231,8 +290,159 @@ def open_connection(uri, read_only=False):
 
 def _open(uri, read_only):
     flags = libvirt.VIR_CONNECT_RO if read_only else 0
-    auth = [CREDENTIAL_TYPES, _no_interaction, None]
-    return libvirt.openAuth(uri, auth, flags)
+    unanswered = []
+    auth = [CREDENTIAL_TYPES, _no_interaction, unanswered]
+    try:
+        return libvirt.openAuth(uri, auth, flags)
+    except libvirt.libvirtError as exc:
+        # For describe_failure(): which credentials libvirt found nowhere.
+        exc.unanswered_credentials = tuple(unanswered)
+        raise
+
+
+def redact_uri(uri):
+    """``uri`` with the password of its user part, if any, replaced.
+
+    libvirt takes no password in a URI, but an operator may still write
+    one; it must not reach a log or a fault.
+    """
+    try:
+        parts = urllib.parse.urlsplit(uri)
+    except ValueError:
+        return uri
+    userinfo, at, hostport = parts.netloc.rpartition('@')
+    if not at or ':' not in userinfo:
+        return uri
+    user = userinfo.split(':', 1)[0]
+    return urllib.parse.urlunsplit(parts._replace(
+        netloc='%s:***@%s' % (user, hostport)))
+
+
+def _split(uri):
+    parts = urllib.parse.urlsplit(uri)
+    driver, _plus, transport = parts.scheme.partition('+')
+    if not transport:
+        transport = 'tls' if parts.hostname else 'unix'
+    return driver, transport, parts
+
+
+def auth_scheme(uri, unanswered=()):
+    """How a connection to ``uri`` authenticates, in a word or two.
+
+    ``'tls'``, ``'sasl'`` (plain TCP), ``'ssh'``, ``'unix socket'``,
+    ``'external command'``, or ``'none'`` for drivers without a daemon
+    (embedded QEMU, libvirt's test driver). A TLS connection whose daemon
+    also asked for a SASL user name or password is ``'tls+sasl'``.
+    """
+    if is_embedded(uri):
+        return 'none'
+    try:
+        driver, transport, _parts = _split(uri)
+    except ValueError:
+        return 'unknown'
+    if driver == 'test' and transport == 'unix':
+        return 'none'
+    scheme = TRANSPORT_SCHEMES.get(transport, transport)
+    if scheme == 'tls' and ({'authname', 'password'} & set(unanswered)):
+        scheme = 'tls+sasl'
+    return scheme
+
+
+def auth_conf_path(uri, environ=None):
+    """The ``auth.conf`` libvirt's client reads for ``uri``, or None.
+
+    libvirt's order: ``$LIBVIRT_AUTH_FILE``, the URI's ``authfile=``,
+    ``$XDG_CONFIG_HOME/libvirt/auth.conf`` (``~/.config`` when unset), then
+    ``/etc/libvirt/auth.conf``; the last two only if they exist. libvirt
+    (GLib) reads ``XDG_CONFIG_HOME`` and ``HOME`` once per process, so set
+    them before the service starts.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get('LIBVIRT_AUTH_FILE'):
+        return environ['LIBVIRT_AUTH_FILE']
+    try:
+        query = urllib.parse.parse_qs(_split(uri)[2].query)
+    except ValueError:
+        query = {}
+    if query.get('authfile'):
+        return query['authfile'][0]
+    config_home = environ.get('XDG_CONFIG_HOME') or os.path.join(
+        environ.get('HOME') or os.path.expanduser('~'), '.config')
+    for path in (os.path.join(config_home, 'libvirt', 'auth.conf'),
+                 SYSTEM_AUTH_CONF):
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def tls_client_files(uri, environ=None):
+    """``[(role, path)]`` of the PKI files libvirt's client uses for ``uri``.
+
+    From ``pkipath=`` when given. Else, for a user other than root, the CA
+    certificate from ``~/.pki/libvirt`` if it is there, and the client
+    certificate and key from there if both are; what is not found there
+    comes from the system paths (libvirt's own fallback).
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        query = urllib.parse.parse_qs(_split(uri)[2].query)
+    except ValueError:
+        query = {}
+    pkipath = (query.get('pkipath') or [None])[0]
+    if pkipath:
+        return [(role, os.path.join(pkipath, name))
+                for role, name, _system in TLS_CLIENT_FILES]
+    files = [(role, system) for role, _name, system in TLS_CLIENT_FILES]
+    if os.geteuid() == 0:
+        return files
+    user_dir = os.path.join(environ.get('HOME') or os.path.expanduser('~'),
+                            '.pki', 'libvirt')
+    user = [(role, os.path.join(user_dir, name))
+            for role, name, _system in TLS_CLIENT_FILES]
+    if os.path.exists(user[0][1]):
+        files[0] = user[0]
+    if os.path.exists(user[1][1]) and os.path.exists(user[2][1]):
+        files[1:] = user[1:]
+    return files
+
+
+def describe_failure(uri, error, environ=None):
+    """What an operator needs to fix a failed open, as ``(scheme, detail)``.
+
+    ``detail`` is libvirt's own message followed by where the credentials
+    of the scheme come from and what libvirt found missing: the
+    credentials its ``auth.conf`` lookup did not answer, or PKI files that
+    do not exist. It holds paths and names, never a secret.
+    """
+    unanswered = getattr(error, 'unanswered_credentials', ())
+    scheme = auth_scheme(uri, unanswered)
+    message = str(error)
+    notes = []
+    if 'sasl' in scheme:
+        auth_conf = auth_conf_path(uri, environ)
+        host = _split(uri)[2].hostname
+        if unanswered:
+            notes.append("libvirt's own lookup found no %s for %s %s" % (
+                ', '.join(unanswered), host,
+                'in %s' % auth_conf if auth_conf else
+                '(no auth.conf exists)'))
+        else:
+            notes.append('SASL credentials for %s from %s' % (
+                host, auth_conf or 'no auth.conf'))
+    elif unanswered:
+        notes.append('libvirt asked for %s, which nothing in its '
+                     'configuration answered' % ', '.join(unanswered))
+    if scheme.startswith('tls'):
+        files = tls_client_files(uri, environ)
+        missing = ['%s %s' % (role, path) for role, path in files
+                   if not os.path.exists(path)]
+        if missing:
+            notes.append('missing: %s' % ', '.join(missing))
+        else:
+            notes.append('client certificate %s' % files[1][1])
+    if notes:
+        message = '%s (%s)' % (message, '; '.join(notes))
+    return scheme, message
 
 
 def default_uri(virt_type):

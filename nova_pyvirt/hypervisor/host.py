@@ -47,6 +47,7 @@ from oslo_log import log as logging
 from oslo_utils import units
 
 from nova_pyvirt.design import request
+from nova_pyvirt import exception as pyvirt_exception
 from nova_pyvirt.hypervisor import concurrency
 from nova_pyvirt.hypervisor import connection
 from nova_pyvirt.hypervisor import host_facts
@@ -89,7 +90,9 @@ class Host(object):
                  stopped_event_delay=lifecycle_events.STOPPED_EVENT_DELAY,
                  reconnect_interval=RECONNECT_INTERVAL,
                  clock=time.monotonic):
-        self._uri = uri
+        self._open_uri = uri
+        # The URI as shown in logs and faults: never with a password.
+        self._uri = connection.redact_uri(uri)
         self._lifecycle_event_handler = lifecycle_event_handler
         self._conn_event_handler = conn_event_handler
         self._read_only = read_only
@@ -139,8 +142,9 @@ class Host(object):
         connection for events and keepalive), the dispatcher, then opens
         the connection and registers the lifecycle and close callbacks.
 
-        :raises nova.exception.HypervisorUnavailable: the connection cannot
-            be opened; ``conn_event_handler(False, reason)`` is called too.
+        :raises nova_pyvirt.exception.LibvirtConnectionFailed: (a
+            ``HypervisorUnavailable``) the connection cannot be opened;
+            ``conn_event_handler(False, reason)`` is called too.
         """
         if self._initialized:
             return
@@ -188,8 +192,11 @@ class Host(object):
     def get_connection(self):
         """The live ``virConnect``, reconnecting if it was lost.
 
-        :raises nova.exception.HypervisorUnavailable: no connection can be
-            opened; the message names the URI and libvirt's error.
+        :raises nova_pyvirt.exception.LibvirtConnectionFailed: (a
+            ``HypervisorUnavailable``) no connection can be opened; the
+            message names the URI, the auth scheme, libvirt's error and
+            the credentials libvirt's lookup missed
+            (:func:`~nova_pyvirt.hypervisor.connection.describe_failure`).
         """
         with self._lock:
             conn = self._conn
@@ -213,10 +220,12 @@ class Host(object):
         LOG.debug('Connecting to libvirt at %s', self._uri)
         try:
             raw = self._concurrency.execute(
-                connection.open_connection, self._uri, self._read_only)
+                connection.open_connection, self._open_uri, self._read_only)
         except libvirt.libvirtError as exc:
-            message = _('Cannot connect to libvirt at %(uri)s: %(error)s') % {
-                'uri': self._uri, 'error': exc}
+            scheme, detail = connection.describe_failure(self._open_uri, exc)
+            error = pyvirt_exception.LibvirtConnectionFailed(
+                uri=self._uri, scheme=scheme, error=detail)
+            message = str(error)
             if retry:
                 LOG.debug('%s', message)
             else:
@@ -224,7 +233,7 @@ class Host(object):
             self._report_locked(False, message)
             if self._initialized and self._reconnect_interval:
                 self._next_retry = self._clock() + self._reconnect_interval
-            raise exception.HypervisorUnavailable(message=message)
+            raise error
         self._generation += 1
         self._conn = self._concurrency.wrap(raw)
         self._caps = None

@@ -556,7 +556,8 @@ class HostErrorsTest(TestDriverCase):
         error = self.assertRaises(exception.HypervisorUnavailable,
                                   host.initialize)
         message = str(error)
-        self.assertIn('Cannot connect to libvirt at %s: ' % uri, message)
+        self.assertIn('Cannot connect to libvirt at %s (auth scheme none): '
+                      % uri, message)
         self.assertIn('pyvirt-node.xml', message)
         self.assertRaises(exception.HypervisorUnavailable,
                           host.get_connection)
