@@ -77,6 +77,7 @@ import fixtures
 import libvirt
 from testtools import content
 
+from tests.fixtures import nova_harness
 from tests.functional.network import ovs_world
 from tests import guest_console
 
@@ -106,6 +107,10 @@ class NovaHost(ovs_world.NamespaceHost):
     """:mod:`ovs_compute_host` in the OVS fixture's namespaces."""
 
     def __init__(self, test, ovs_fixture):
+        # The guest image is built (its packages downloaded) here: in the
+        # switch's network namespace there is no route to the package
+        # archive.
+        nova_harness.guest_image_dir()
         super(NovaHost, self).__init__(
             test, ovs_fixture, 'tests.functional.nova.ovs_compute_host',
             stop_timeout=180, log_tail=30000)
