@@ -451,23 +451,52 @@ class PyVirtDriver(driver.ComputeDriver):
                                volumes, power_on)
 
     def _start_with_ports(self, instance, image_meta, network_info, disks,
-                          volumes, power_on):
+                          volumes, power_on, wait_for_ports=False):
         """Plug the ports of a moved instance, then start it here.
 
-        A failure unplugs the ports plugged here. Unlike spawn, nothing
-        waits for Neutron's events: the ports were wired before (as nova's
-        libvirt driver, which starts a moved guest with its ports
-        "already plugged").
+        With ``wait_for_ports`` (a revert) the guest starts paused and runs
+        once Neutron reported its ports plugged, as in spawn and as nova's
+        libvirt driver does on a revert: the source's agent wires the
+        ports again when they come back on its switch, and Neutron reports
+        each that is down. Without it (the destination of a migration)
+        nothing waits, as nova's libvirt driver, which starts a moved
+        guest with its ports "already plugged": the unplug on the source
+        may go unnoticed by Neutron, which then sends no event.
+
+        A failure unplugs the ports plugged here and stops the guest; its
+        domain stays defined (the instance lives here).
         """
-        plugged = self._vifs.plug_all(instance, network_info, image_meta)
+        can_pause = (wait_for_ports and power_on and
+                     self._virt_type in design_machine.QEMU_VIRT_TYPES)
+        events = network_events.expected_events(CONF, network_info or [],
+                                                can_pause)
+        plugged = []
         try:
-            self._start_guest(instance, image_meta, network_info, disks,
-                              volumes, power_on)
+            with network_events.wait_for_plugged(self.virtapi, CONF,
+                                                 instance, events):
+                plugged.extend(self._vifs.plug_all(instance, network_info,
+                                                   image_meta))
+                self._start_guest(instance, image_meta, network_info, disks,
+                                  volumes, power_on, paused=bool(events))
+            if events:
+                self._guest(instance).unpause()
         except Exception:
             with excutils.save_and_reraise_exception():
                 LOG.error('starting %s failed; unplugging its ports',
                           instance.uuid)
+                self._stop_guest(instance)
                 self._vifs.unplug_all(instance, plugged)
+
+    def _stop_guest(self, instance):
+        """Destroy the instance's guest if it runs (paused, waiting)."""
+        try:
+            guest = self._guest(instance)
+            if guest.is_active():
+                guest.destroy()
+        except exception.InstanceNotFound:
+            pass
+        except Exception:
+            LOG.exception('could not stop the guest of %s', instance.uuid)
 
     def confirm_migration(self, context, migration, instance, network_info):
         # The source's domain stays defined (stopped) until now, so a revert
@@ -492,7 +521,7 @@ class PyVirtDriver(driver.ComputeDriver):
         disks = instance_disks.DiskSet.load(files)
         volumes = self._volumes.connect_all(block_device_info, instance)
         self._start_with_ports(instance, instance.image_meta, network_info,
-                               disks, volumes, power_on)
+                               disks, volumes, power_on, wait_for_ports=True)
 
     # -- volumes ---------------------------------------------------------
 

@@ -60,7 +60,9 @@ class UnsupportedVifType(exception.VirtualInterfacePlugException):
 
 class VifPlugTimeout(exception.BuildAbortException,
                      exception.VirtualInterfaceCreateException):
-    """Neutron did not report the ports plugged in time (spawn fails).
+    """Neutron did not report the ports plugged in time.
+
+    Spawn, or a revert of a migration, fails.
 
     Also a :class:`~nova.exception.BuildAbortException`: nova's compute
     manager records that one's own message as the server's fault (and does
@@ -76,7 +78,9 @@ class VifPlugTimeout(exception.BuildAbortException,
 
 class VifPlugFailed(exception.BuildAbortException,
                     exception.VirtualInterfaceCreateException):
-    """Neutron reported a port's plugging failed (spawn fails).
+    """Neutron reported a port's plugging failed.
+
+    Spawn, or a revert of a migration, fails.
 
     A :class:`~nova.exception.BuildAbortException` for the same reason as
     :class:`VifPlugTimeout`: the fault then names the port.

@@ -14,9 +14,10 @@
 
 A port is usable once its backend (the OVS agent, OVN) has configured the
 switch for it; Neutron then sends nova ``network-vif-plugged`` for it. As
-nova's libvirt driver does, spawn registers for those events *before* it
-plugs the ports (an event that came first would be dropped), starts the
-guest paused, and lets it run only once every event came (or
+nova's libvirt driver does, spawn (and a revert of a migration, on the
+source) registers for those events *before* it plugs the ports (an event
+that came first would be dropped), starts the guest paused, and lets it
+run only once every event came (or
 ``[DEFAULT] vif_plugging_timeout`` passed): a guest that runs before its
 port is wired sends its DHCP requests into the void.
 

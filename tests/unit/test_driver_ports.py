@@ -483,11 +483,11 @@ class InterfaceHotplugTest(PortsTestCase):
         self.fx.conf.set(group='pyvirt', live_device_detach_timeout=seconds)
 
 
-class MigrationPortsTest(PortsTestCase):
-    """Cold migration and resize take the ports along with the instance.
+class MigrationPortsBase(PortsTestCase):
+    """One driver plays both hosts of a migration.
 
-    One driver plays both hosts (shared storage, as in the rollback
-    tests); ``instance.host`` says which one the instance lives on.
+    Shared storage, as in the rollback tests; ``instance.host`` says which
+    host the instance lives on.
     """
 
     def setUp(self):
@@ -514,6 +514,10 @@ class MigrationPortsTest(PortsTestCase):
         self.driver.finish_revert_migration(
             self.fx.context, self.instance, self.ports, self.migration,
             block_device_info=self.bdi)
+
+
+class MigrationPortsTest(MigrationPortsBase):
+    """Cold migration and resize take the ports along with the instance."""
 
     def test_migrate_unplugs_after_the_copy(self):
         send = self.driver._migration.send
@@ -595,6 +599,93 @@ class MigrationPortsTest(PortsTestCase):
 
         self.assertEqual([], self.osvif.journal)
         self.assertEqual(2, len(self.osvif.plugged))
+
+
+class MigrationEventsTest(MigrationPortsBase):
+    """A revert waits for network-vif-plugged, as spawn; a migration not.
+
+    As nova's libvirt driver: on the source the ports come back on its
+    switch, so Neutron reports those that are down plugged again; on the
+    destination the source's unplug may go unnoticed, and no event may
+    come.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.virtapi = self.fx.virtapi
+        self.conf = self.fx.conf
+        self.conf.set(group=None, vif_plugging_timeout=7,
+                      vif_plugging_is_fatal=True)
+        self.migrate()
+        self.virtapi.waits = []
+        self.virtapi.bodies = []
+        # Neutron reports the first two down; the tap port is up already.
+        for vif in self.ports:
+            vif['active'] = False
+        self.ports[2]['active'] = True
+
+    def expected(self):
+        return [('network-vif-plugged', self.ports[0]['id']),
+                ('network-vif-plugged', self.ports[1]['id'])]
+
+    def test_revert_waits_with_the_guest_paused_then_resumes_it(self):
+        self.revert()
+
+        self.assertEqual([(self.expected(), 7)], self.virtapi.waits)
+        # When the body ended: the guest was started, paused.
+        self.assertEqual([(True, True)], self.virtapi.bodies)
+        domain = self.host.defined[-1]
+        self.assertEqual(['createWithFlags', 'resume'],
+                         domain.calls[-2:])
+        self.assertTrue(domain.start_flags &
+                        virt_fakes.libvirt.VIR_DOMAIN_START_PAUSED)
+        self.assertTrue(domain.active)
+        self.assertFalse(domain.paused)
+        self.assertEqual({self.ports[0]['id'], self.ports[1]['id']},
+                         self.osvif.plugged)
+
+    def test_revert_timeout_fatal_stops_the_guest_and_unplugs(self):
+        self.virtapi.outcome = 'timeout'
+
+        exc = self.assertRaises(exception.VifPlugTimeout, self.revert)
+
+        self.assertIn(self.ports[0]['id'], str(exc))
+        self.assertIn(self.ports[1]['id'], str(exc))
+        self.assertNoPortLeft()
+        # The instance still lives here: its domain stays defined, its
+        # files are back in place; only the guest is stopped.
+        domain = self.host.defined[-1]
+        self.assertFalse(domain.active)
+        self.assertTrue(domain.defined)
+        self.assertEqual('destroy', domain.calls[-1])
+        self.assertTrue(os.path.isdir(self.directory))
+
+    def test_revert_timeout_not_fatal_runs_the_guest(self):
+        self.conf.set(group=None, vif_plugging_is_fatal=False)
+        self.virtapi.outcome = 'timeout'
+
+        self.revert()
+
+        domain = self.host.defined[-1]
+        self.assertTrue(domain.active)
+        self.assertFalse(domain.paused)
+
+    def test_revert_without_power_on_waits_for_nothing(self):
+        self.driver.finish_revert_migration(
+            self.fx.context, self.instance, self.ports, self.migration,
+            block_device_info=self.bdi, power_on=False)
+        self.assertEqual([], self.virtapi.waits)
+        self.assertFalse(self.host.defined[-1].active)
+
+    def test_finish_migration_waits_for_nothing(self):
+        self.finish()
+
+        self.assertEqual([], self.virtapi.waits)
+        domain = self.host.defined[-1]
+        self.assertTrue(domain.active)
+        self.assertFalse(domain.paused)
+        self.assertFalse(domain.start_flags &
+                         virt_fakes.libvirt.VIR_DOMAIN_START_PAUSED)
 
 
 def mock_raise(error):

@@ -111,16 +111,18 @@ class NamespaceHost(object):
 
     The module reads one JSON request a line on stdin and answers one line
     on stdout; ``{"op": "quit"}`` stops it. Its stderr goes to a log that
-    is attached to the test as ``<name>-log``.
+    is attached to the test as ``<name>-log``. Its arguments are the
+    privsep helper's path, then ``args``.
     """
 
     def __init__(self, test, ovs_fixture, module, stop_timeout=120,
-                 log_tail=20000):
+                 log_tail=20000, args=()):
         self.name = module.rsplit('.', 1)[-1]
         self.log = os.path.join(test.tmp, self.name + '.log')
         self.stderr = open(self.log, 'wb')
         self.proc = subprocess.Popen(
-            ovs_fixture.command([sys.executable, '-m', module, HELPER]),
+            ovs_fixture.command([sys.executable, '-m', module, HELPER] +
+                                list(args)),
             cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.stderr, text=True)

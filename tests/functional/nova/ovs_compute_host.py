@@ -42,19 +42,21 @@ prints goes to stderr)::
      "config_drive_format": F (optional)}        -> {"ok": true}
     {"op": "create_port", "id": ID, "mac": MAC, "ip": IP,
      "details": {binding:vif_details}}           -> {"port": {...}}
-    {"op": "boot", "port_id": ID,
+    {"op": "boot", "port_id": ID, "host": H,
      "fields": {more server fields} (optional)}  -> {"server": {...}}
     {"op": "api", "method": "GET"|"POST"|"DELETE", "url": U,
      "body": B, "admin": B}                      -> {"status": S, "body": B}
     {"op": "port", "id": ID}                     -> {"port": {...}}
-    {"op": "domain_state", "uuid": U}            -> {"state": S or null}
-    {"op": "domain_macs", "uuid": U}             -> {"live": [MAC...],
+    {"op": "domain_state", "uuid": U, "host": H} -> {"state": S or null}
+    {"op": "domain_macs", "uuid": U, "host": H}  -> {"live": [MAC...],
                                                      "persistent": [MAC...]}
-    {"op": "domains"}                            -> {"uuids": [...]}
+    {"op": "domains", "host": H}                 -> {"uuids": [...]}
     {"op": "quit"} or end of input               -> cleanup, exit
 
-A failed request answers ``{"error": traceback}``; an API error answers
-``{"status": S, "body": text}``.
+``host`` (optional) names a compute service: ``boot`` asks nova for that
+host, the domain requests look at that host's libvirt (default: the only
+compute). A failed request answers ``{"error": traceback}``; an API error
+answers ``{"status": S, "body": text}``.
 """
 
 import builtins
@@ -106,6 +108,12 @@ class OvsComputeCase(base.PyVirtTestBase):
     helper = None
     replies = None
 
+    @classmethod
+    def read_arguments(cls, args):
+        """Take the arguments after the helper's path (here: none)."""
+        if args:
+            raise SystemExit('unexpected arguments %r' % (args,))
+
     def setUp(self):
         super().setUp()
         for name, real in _REAL.items():
@@ -143,7 +151,8 @@ class OvsComputeCase(base.PyVirtTestBase):
             body = self._build_server(
                 name='pyvirt-ovs-server', image_uuid=self.images['root'],
                 flavor_id=self.flavor_id,
-                networks=[{'port': request['port_id']}])
+                networks=[{'port': request['port_id']}],
+                host=request.get('host'))
             body.update(request.get('fields') or {})
             return {'server': self.api.post_server({'server': body})}
         if op == 'api':
@@ -163,7 +172,7 @@ class OvsComputeCase(base.PyVirtTestBase):
         if op == 'port':
             return {'port': self.neutron.show_port(request['id'])['port']}
         if op == 'domain_state':
-            conn = self.driver._host.get_connection()
+            conn = self.connection(request.get('host'))
             try:
                 dom = conn.lookupByUUIDString(request['uuid'])
             except base.libvirt.libvirtError:
@@ -172,7 +181,7 @@ class OvsComputeCase(base.PyVirtTestBase):
         if op == 'domain_macs':
             # The guest's NICs as libvirt has them: in the running guest
             # and in the definition it would start from next time.
-            dom = self.driver._host.get_connection().lookupByUUIDString(
+            dom = self.connection(request.get('host')).lookupByUUIDString(
                 request['uuid'])
             return {key: etree.fromstring(dom.XMLDesc(flags)).xpath(
                 '/domain/devices/interface/mac/@address')
@@ -180,10 +189,15 @@ class OvsComputeCase(base.PyVirtTestBase):
                     ('live', 0),
                     ('persistent', base.libvirt.VIR_DOMAIN_XML_INACTIVE))}
         if op == 'domains':
-            conn = self.driver._host.get_connection()
+            conn = self.connection(request.get('host'))
             return {'uuids': [dom.UUIDString()
                               for dom in conn.listAllDomains()]}
         raise ValueError('unknown op %r' % op)
+
+    def connection(self, host=None):
+        """The libvirt connection of ``host``'s driver (default: the one)."""
+        driver = self.computes[host or self.COMPUTE_HOST].driver
+        return driver._host.get_connection()
 
     def create_port(self, request):
         """A port on the fixture's network_1, as ML2/OVS reports it.
@@ -222,7 +236,13 @@ class OvsComputeCase(base.PyVirtTestBase):
         return port
 
 
-def main():
+def main(case_class=None):
+    """Serve the test's requests with ``case_class`` (an OvsComputeCase).
+
+    Its ``helper`` is the first argument; further arguments are the
+    class's to read (:meth:`OvsComputeCase.read_arguments`).
+    """
+    case_class = case_class or OvsComputeCase
     # Replies go to the original stdout only; whatever else writes to
     # stdout (logging set-ups, prints) goes to stderr.
     replies = os.fdopen(os.dup(1), 'w')
@@ -230,9 +250,10 @@ def main():
     sys.stdout = sys.stderr
     embedded.connection.prepare_embedded_root = _without_cgroups(
         connection.prepare_embedded_root)
-    OvsComputeCase.helper = sys.argv[1]
-    OvsComputeCase.replies = replies
-    case = OvsComputeCase('serve')
+    case_class.helper = sys.argv[1]
+    case_class.read_arguments(sys.argv[2:])
+    case_class.replies = replies
+    case = case_class('serve')
     result = testtools.TestResult()
     case.run(result)
     problems = result.errors + result.failures

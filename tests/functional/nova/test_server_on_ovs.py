@@ -77,6 +77,7 @@ import fixtures
 import libvirt
 from testtools import content
 
+from tests.fixtures import nova_harness
 from tests.functional.network import ovs_world
 from tests import guest_console
 
@@ -92,6 +93,8 @@ SECOND_PORT_ID = '8e4a2c71-5d3b-4f90-a6e2-7b1c9d0e3f42'
 SECOND_MAC = 'fa:16:3e:8e:4a:2c'
 SECOND_IP = '192.168.1.51'
 SECOND_TAP = ('tap' + SECOND_PORT_ID)[:14]
+#: The compute service of ovs_compute_host.
+COMPUTE = 'compute'
 #: binding:vif_details as ML2/OVS sets them for a netdev datapath host.
 VIF_DETAILS = {'port_filter': True, 'ovs_hybrid_plug': False,
                'datapath_type': 'netdev', 'bridge_name': 'br-int',
@@ -103,12 +106,17 @@ SHORT_TIMEOUT = 5
 
 
 class NovaHost(ovs_world.NamespaceHost):
-    """:mod:`ovs_compute_host` in the OVS fixture's namespaces."""
+    """:mod:`ovs_compute_host` (or ``module``) in the switch's namespaces."""
 
-    def __init__(self, test, ovs_fixture):
+    def __init__(self, test, ovs_fixture,
+                 module='tests.functional.nova.ovs_compute_host', args=()):
+        # The guest image is built (its packages downloaded) here: in the
+        # switch's network namespace there is no route to the package
+        # archive.
+        nova_harness.guest_image_dir()
         super(NovaHost, self).__init__(
-            test, ovs_fixture, 'tests.functional.nova.ovs_compute_host',
-            stop_timeout=180, log_tail=30000)
+            test, ovs_fixture, module, stop_timeout=180, log_tail=30000,
+            args=args)
 
     def api(self, method, url, body=None, admin=False):
         return self.call('api', method=method, url=url, body=body,
@@ -134,27 +142,39 @@ def iface_ofports(ovs_fixture):
 
 
 class OvsAgent(fixtures.Fixture):
-    """Neutron's OVS agent (and its server) for the compute host.
+    """Neutron's OVS agent (and its server) for the compute hosts.
 
-    Watches ``br-int``; for each port id in ``ports`` that shows up there,
-    sends ``network-vif-plugged`` for the server the port is bound to (its
-    ``device_id``) through nova's external events API, once. ``sent``
-    records ``(server, port, server status, domain state)`` as they were
-    just before the event. With ``silent`` it only records what it saw in
-    ``seen``.
+    ``switches`` maps the name of each compute host to its switch (an
+    :class:`~tests.fixtures.ovs.OvsFixture`); ``host`` is the
+    :class:`NovaHost` whose API it reports to. On each switch it watches
+    ``br-int``: whenever an interface with the ``iface-id`` of a port in
+    ``ports`` is there with an OpenFlow port and was not at the last look,
+    it sends ``network-vif-plugged`` for the server the port is bound to
+    (its ``device_id``) through nova's external events API. A port that
+    leaves a switch and comes back is reported again, as the agent of a
+    host reports a device plugged there again (after a migration, a
+    revert). ``sent`` records ``(host, server, port, server status, domain
+    state on that host)`` as they were just before each event. With
+    ``silent`` it only records ``(host, port)`` in ``seen``.
+
+    ``delay`` seconds pass between seeing a port and reporting it (as a
+    busy agent takes its time): a guest started without waiting for the
+    event is running by then, one that waits is still paused.
     """
 
-    def __init__(self, ovs_fixture, host, ports, silent=False):
+    def __init__(self, switches, host, ports, silent=False, delay=0):
         super(OvsAgent, self).__init__()
-        self.ovs = ovs_fixture
+        self.switches = dict(switches)
         self.host = host
         self.ports = list(ports)
         self.silent = silent
+        self.delay = delay
 
     def _setUp(self):
         self.sent = []
         self.seen = []
         self.errors = []
+        self._wired = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -170,52 +190,46 @@ class OvsAgent(fixtures.Fixture):
                 return
 
     def _poll(self):
-        wired = iface_ofports(self.ovs)
-        for port_id in self.ports:
-            if port_id not in wired or port_id in self.seen:
-                continue
-            self.seen.append(port_id)
-            if self.silent:
-                continue
-            server_id = self.host.call('port', id=port_id)['port'][
-                'device_id']
-            status = self.host.server(server_id)['status']
-            state = self.host.call('domain_state', uuid=server_id)['state']
-            self.sent.append((server_id, port_id, status, state))
-            reply = self.host.api(
-                'POST', '/os-server-external-events', admin=True,
-                body={'events': [{'name': 'network-vif-plugged',
-                                  'server_uuid': server_id,
-                                  'tag': port_id,
-                                  'status': 'completed'}]})
-            if reply['status'] != 200:
-                self.errors.append('external event: %s' % reply)
+        for compute, switch in sorted(self.switches.items()):
+            wired = iface_ofports(switch)
+            for port_id in self.ports:
+                key = (compute, port_id)
+                if port_id not in wired:
+                    self._wired.discard(key)
+                    continue
+                if key in self._wired:
+                    continue
+                self._wired.add(key)
+                self.seen.append(key)
+                if self.silent or self._stop.wait(self.delay):
+                    continue
+                self._report(compute, port_id)
+
+    def _report(self, compute, port_id):
+        server_id = self.host.call('port', id=port_id)['port']['device_id']
+        status = self.host.server(server_id)['status']
+        state = self.host.call('domain_state', uuid=server_id,
+                               host=compute)['state']
+        self.sent.append((compute, server_id, port_id, status, state))
+        reply = self.host.api(
+            'POST', '/os-server-external-events', admin=True,
+            body={'events': [{'name': 'network-vif-plugged',
+                              'server_uuid': server_id,
+                              'tag': port_id,
+                              'status': 'completed'}]})
+        if reply['status'] != 200:
+            self.errors.append('external event: %s' % reply)
 
 
-class ServerOnOvsTest(ovs_world.OvsWorldTest):
+class NovaOnOvsSteps(object):
+    """Waits and checks through nova's API of :class:`NovaHost`.
 
-    CIDR = CIDR
-    GATEWAY = GATEWAY
-    LEASES = ((MAC, FIXED_IP), (SECOND_MAC, SECOND_IP))
+    The test's ``self.host`` is the :class:`NovaHost`, ``self.dhcp`` the
+    DHCP agent.
+    """
 
-    def setUp(self):
-        super(ServerOnOvsTest, self).setUp()
-        self.host = NovaHost(self, self.ovs)
-
-    def start(self, vif_plugging_timeout, silent=False, hybrid=False,
-              watched=(PORT_ID,)):
-        """Boot the server on ``PORT_ID``; the agent watches ``watched``."""
-        self.host.call('configure',
-                       vif_plugging_timeout=vif_plugging_timeout,
-                       vif_plugging_is_fatal=True)
-        self.host.call('create_port', id=PORT_ID, mac=MAC, ip=FIXED_IP,
-                       details=dict(VIF_DETAILS, ovs_hybrid_plug=hybrid))
-        self.agent = self.useFixture(OvsAgent(self.ovs, self.host,
-                                              watched, silent=silent))
-        return self.host.call('boot', port_id=PORT_ID)['server']
-
-    def wait_for_status(self, server, status):
-        deadline = time.monotonic() + STATUS_TIMEOUT
+    def wait_for_status(self, server, status, timeout=STATUS_TIMEOUT):
+        deadline = time.monotonic() + timeout
         while True:
             found = self.host.server(server['id'])
             if found['status'] == status:
@@ -225,7 +239,7 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
                     server['id'], status, found.get('fault')))
             if time.monotonic() > deadline:
                 self.fail('server %s not %s within %d s: %s' % (
-                    server['id'], status, STATUS_TIMEOUT, found))
+                    server['id'], status, timeout, found))
             time.sleep(0.5)
 
     def console(self, server):
@@ -246,9 +260,17 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
                 self.fail('no %s within %d s' % (what, TIMEOUT))
             time.sleep(0.5)
 
-    def wait_for_nics(self, server):
-        return self.wait_for_console(server, guest_console.nic_reports,
-                                     'PYVIRT-NET line')
+    def wait_for_nics(self, server, after=None):
+        """The guest's PYVIRT-NET reports, once it printed one.
+
+        With ``after``, only what follows the last ``after`` line counts
+        (when the console log holds an earlier boot too).
+        """
+        def read(text):
+            if after is not None and after in text:
+                text = text[text.rfind(after):]
+            return guest_console.nic_reports(text)
+        return self.wait_for_console(server, read, 'PYVIRT-NET line')
 
     def wait_until(self, predicate, timeout, what, details=None):
         deadline = time.monotonic() + timeout
@@ -289,6 +311,30 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
                     server['id'], STATUS_TIMEOUT))
             time.sleep(0.5)
 
+
+class ServerOnOvsTest(NovaOnOvsSteps, ovs_world.OvsWorldTest):
+
+    CIDR = CIDR
+    GATEWAY = GATEWAY
+    LEASES = ((MAC, FIXED_IP), (SECOND_MAC, SECOND_IP))
+
+    def setUp(self):
+        super(ServerOnOvsTest, self).setUp()
+        self.host = NovaHost(self, self.ovs)
+
+    def start(self, vif_plugging_timeout, silent=False, hybrid=False,
+              watched=(PORT_ID,)):
+        """Boot the server on ``PORT_ID``; the agent watches ``watched``."""
+        self.host.call('configure',
+                       vif_plugging_timeout=vif_plugging_timeout,
+                       vif_plugging_is_fatal=True)
+        self.host.call('create_port', id=PORT_ID, mac=MAC, ip=FIXED_IP,
+                       details=dict(VIF_DETAILS, ovs_hybrid_plug=hybrid))
+        self.agent = self.useFixture(OvsAgent({COMPUTE: self.ovs},
+                                              self.host, watched,
+                                              silent=silent))
+        return self.host.call('boot', port_id=PORT_ID)['server']
+
     def check_server_on_the_network(self, hybrid):
         server = self.start(vif_plugging_timeout=300, hybrid=hybrid)
         server = self.wait_for_status(server, 'ACTIVE')
@@ -297,7 +343,7 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
         # The agent saw the port on br-int and reported it while the server
         # was still building and its guest held paused; only then did the
         # server go ACTIVE.
-        self.assertEqual([(server['id'], PORT_ID, 'BUILD',
+        self.assertEqual([(COMPUTE, server['id'], PORT_ID, 'BUILD',
                            libvirt.VIR_DOMAIN_PAUSED)], self.agent.sent)
         # Hybrid plug: the tap sits in qbr, joined to br-int by qvb/qvo.
         on_switch = ('qvo' + PORT_ID[:11]) if hybrid else TAP
@@ -377,14 +423,15 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
         # ACTIVE and its guest running then.
         self.wait_until(
             lambda: any(port_id == SECOND_PORT_ID
-                        for _server, port_id, _status, _state
+                        for _host, _server, port_id, _status, _state
                         in self.agent.sent),
             STATUS_TIMEOUT, 'the agent reporting %s' % SECOND_PORT_ID,
             lambda: {'seen': self.agent.seen, 'sent': self.agent.sent,
                      'errors': self.agent.errors})
         self.assertEqual(
-            [(server['id'], PORT_ID, 'BUILD', libvirt.VIR_DOMAIN_PAUSED),
-             (server['id'], SECOND_PORT_ID, 'ACTIVE',
+            [(COMPUTE, server['id'], PORT_ID, 'BUILD',
+              libvirt.VIR_DOMAIN_PAUSED),
+             (COMPUTE, server['id'], SECOND_PORT_ID, 'ACTIVE',
               libvirt.VIR_DOMAIN_RUNNING)], self.agent.sent)
         self.assertEqual([], self.agent.errors)
 
@@ -440,7 +487,7 @@ class ServerOnOvsTest(ovs_world.OvsWorldTest):
             time.sleep(0.5)
         self.addDetail('fault', content.text_content(str(found['fault'])))
         # The port was wired (the agent saw it) but never reported.
-        self.assertEqual([PORT_ID], self.agent.seen)
+        self.assertEqual([(COMPUTE, PORT_ID)], self.agent.seen)
         self.assertEqual([], self.agent.sent)
         # The driver's message: nova kept it (not rescheduled).
         self.assertEqual(

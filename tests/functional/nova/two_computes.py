@@ -164,7 +164,7 @@ class TwoComputesTestBase(base.PyVirtTestBase):
         for path in self.paths.values():
             os.makedirs(path, exist_ok=True)
         # Registered before the services: stopped after them.
-        self.libvirtd = self.useFixture(libvirtd_fixture.LibvirtdFixture())
+        self.libvirtd = self.useFixture(self._host2_libvirtd())
         self.uris = {HOST1: self.conn.getURI(), HOST2: self.libvirtd.uri}
         self._start_sshds()
         self.useFixture(PerHostIdentity(
@@ -181,6 +181,10 @@ class TwoComputesTestBase(base.PyVirtTestBase):
             self._check_provider_created(compute)
             first = first or compute
         return first
+
+    def _host2_libvirtd(self):
+        """The fixture of ``host2``'s daemon (subclasses place it)."""
+        return libvirtd_fixture.LibvirtdFixture()
 
     def _start_sshds(self):
         """One sshd per host address, on one port, with one client key."""
