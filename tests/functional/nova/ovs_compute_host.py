@@ -57,7 +57,6 @@ A failed request answers ``{"error": traceback}``; an API error answers
 
 import builtins
 import glob
-import json
 import os
 import sys
 import traceback
@@ -65,6 +64,7 @@ import traceback
 import fixtures
 from lxml import etree
 from oslo_privsep import daemon as privsep_daemon
+from oslo_serialization import jsonutils
 import testtools
 
 from nova import conf as nova_conf
@@ -113,7 +113,7 @@ class OvsComputeCase(base.PyVirtTestBase):
 
     def serve(self):
         for line in sys.stdin:
-            request = json.loads(line)
+            request = jsonutils.loads(line)
             if request['op'] == 'quit':
                 break
             try:
@@ -123,7 +123,7 @@ class OvsComputeCase(base.PyVirtTestBase):
                          'body': exc.response.text}
             except Exception:
                 reply = {'error': traceback.format_exc()}
-            self.replies.write(json.dumps(reply) + '\n')
+            self.replies.write(jsonutils.dumps(reply) + '\n')
             self.replies.flush()
 
     def answer(self, request):
@@ -234,7 +234,7 @@ def main():
         sys.stderr.write(error + '\n')
     if problems:
         try:
-            replies.write(json.dumps({'error': problems[0][1]}) + '\n')
+            replies.write(jsonutils.dumps({'error': problems[0][1]}) + '\n')
             replies.flush()
         except OSError:
             pass
