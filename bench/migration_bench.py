@@ -54,7 +54,6 @@ SIGTERM.
 
 import argparse
 import hashlib
-import json
 import os
 import resource
 import shutil
@@ -64,6 +63,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from oslo_serialization import jsonutils
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
@@ -274,8 +275,8 @@ def header():
 def check_copy(bench, overlay, checksum, backing):
     """The copy on B is the same file, still naming its backing file."""
     copy = bench.on_b(overlay)
-    info = json.loads(_run(['qemu-img', 'info', '--output=json', '-U',
-                            copy]))
+    info = jsonutils.loads(_run(['qemu-img', 'info', '--output=json', '-U',
+                                 copy]))
     problems = []
     if info.get('format') != 'qcow2':
         problems.append('format %s' % info.get('format'))
@@ -308,8 +309,8 @@ def run(bench, args):
     base, overlay = make_overlay(bench.instances, virtual, written)
     allocated = _allocated(overlay)
     checksum = _sha256(overlay)
-    backing = json.loads(_run(['qemu-img', 'info', '--output=json',
-                               overlay]))['backing-filename']
+    backing = jsonutils.loads(_run(['qemu-img', 'info', '--output=json',
+                                    overlay]))['backing-filename']
     print('overlay: %s allocated, %s file size, backing %s' % (
         _mib(allocated), _mib(os.path.getsize(overlay)), backing))
     bench.start()

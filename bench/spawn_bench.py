@@ -54,7 +54,6 @@ import collections
 import contextlib
 import cProfile
 import gc
-import json
 import os
 import pstats
 import random
@@ -88,6 +87,7 @@ from nova import exception  # noqa: E402
 from nova.network import model as network_model  # noqa: E402
 from nova import objects  # noqa: E402
 from nova.virt import virtapi  # noqa: E402
+from oslo_serialization import jsonutils  # noqa: E402
 from oslo_utils import units  # noqa: E402
 from oslo_utils import uuidutils  # noqa: E402
 
@@ -292,8 +292,8 @@ def _qemu_img(*args):
 
 def _backing(path):
     """The backing file ``qemu-img info`` reports for ``path`` (or None)."""
-    info = json.loads(_qemu_img('info', '--output=json', '--force-share',
-                                path))
+    info = jsonutils.loads(_qemu_img('info', '--output=json', '--force-share',
+                                     path))
     return info.get('full-backing-filename') or info.get('backing-filename')
 
 

@@ -8,30 +8,33 @@
 # (var/lib/), and the plugin's own log (var/log/stack.log). nova.conf gets
 # compute_driver = pyvirt.PyVirtDriver and a [pyvirt] section, and
 # nova-compute runs from the vroot. Root is used for distro packages and
-# for libvirt access of the stack user only. doc/source/devstack.rst has
-# the details, including every file written outside $DEST.
+# for libvirt access of the stack user only. The plugin's step log is
+# $PYVIRT_LOG ($LOGDIR/nova-pyvirt.log). doc/source/devstack.rst has the
+# details, including every file written outside $DEST.
 #
 # DevStack sources this file (in its own shell, under "set -o errexit")
 # with the mode and phase as arguments:
 #
-#   stack pre-install   [1/7] distro packages  [2/7] libvirt access
-#   stack install       [3/7] python packages  [4/7] tools and sample config
-#   stack post-config   [5/7] nova.conf
-#   stack extra         [6/7] driver check     [7/7] nova-compute
+#   stack pre-install   [1/8] distro packages  [2/8] libvirt access
+#   stack install       [3/8] python packages  [4/8] tools and sample config
+#   stack post-config   [5/8] nova.conf
+#   stack extra         [6/8] driver check     [7/8] nova-compute
+#   stack test-config   [8/8] tempest's [compute-feature-enabled]
 #   unstack             stop the nova-compute this plugin started
 #   clean               unstack, undo nova.conf and group changes, remove
-#                       the vroot and the build files left in the checkout
+#                       the vroot and the build files left in the checkouts
 #
-# Each step prints one numbered line; the output of the commands it runs
-# goes to $PYVIRT_VROOT/var/log/stack.log. A failing step prints its name
-# and the end of that log, and stops stack.sh.
+# Each step prints one numbered line, and indented notes, through
+# DevStack's echo_summary; the output of the commands it runs goes to
+# $PYVIRT_LOG. A failing step prints its name and the end of that log, and
+# stops stack.sh. devstack/override-defaults sets VIRT_DRIVER=pyvirt, so
+# that DevStack sets up no other compute driver.
 
 # Save trace setting
 _XTRACE_NOVA_PYVIRT=$(set +o | grep xtrace)
 set +o xtrace
 
 PYVIRT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PYVIRT_LOG=$PYVIRT_VROOT/var/log/stack.log
 PYVIRT_STATE_DIR=$PYVIRT_VROOT/var/lib/nova-pyvirt
 PYVIRT_CONF_DIR=$PYVIRT_VROOT/etc/nova-pyvirt
 PYVIRT_COMPUTE_DRIVER=pyvirt.PyVirtDriver
@@ -41,6 +44,27 @@ PYVIRT_NOVA_OPTIONS="virt_type connection_uri images_type instances_path"
 
 # Steps, logging and failures
 # ---------------------------
+
+# _pyvirt_say text...: print one line through DevStack's echo_summary,
+# exactly as given. echo_summary expands its arguments unquoted ("echo -e
+# $@"): word splitting would drop a note's indentation and collapse its
+# blanks, pathname expansion could turn a word such as "[pyvirt]" into a
+# file name, and "echo -e" reads backslashes as escapes. So while it runs
+# the line is one word (IFS is empty), pathname expansion is off, and
+# backslashes are doubled.
+function _pyvirt_say {
+    local line=$*
+    local IFS=''
+    local restore_glob=False
+    if [[ $- != *f* ]]; then
+        restore_glob=True
+        set -o noglob
+    fi
+    echo_summary "${line//\\/\\\\}"
+    if [[ $restore_glob == True ]]; then
+        set +o noglob
+    fi
+}
 
 # _pyvirt_begin mode number total description
 function _pyvirt_begin {
@@ -52,13 +76,13 @@ function _pyvirt_begin {
     mkdir -p "$(dirname "$PYVIRT_LOG")"
     printf '\n=== %s %s\n' "$(date -u '+%Y-%m-%d %H:%M:%S')" \
         "$PYVIRT_STEP_LINE" >>"$PYVIRT_LOG"
-    echo_summary "$PYVIRT_STEP_LINE"
+    _pyvirt_say "$PYVIRT_STEP_LINE"
 }
 
 # _pyvirt_note text: an indented detail line under the current step.
 function _pyvirt_note {
     echo "    $*" >>"$PYVIRT_LOG"
-    echo_summary "    $*"
+    _pyvirt_say "    $*"
 }
 
 # _pyvirt_fail status message...: report the failed step with the end of
@@ -67,7 +91,7 @@ function _pyvirt_fail {
     local status=$1 message="${*:2}"
     local tail=${PYVIRT_LOG_TAIL:-25}
     echo "!!! $message" >>"$PYVIRT_LOG"
-    echo_summary "$PYVIRT_STEP_LINE: FAILED"
+    _pyvirt_say "$PYVIRT_STEP_LINE: FAILED"
     {
         echo "nova-pyvirt: step $PYVIRT_STEP '$PYVIRT_STEP_NAME' failed:" \
             "$message"
@@ -116,67 +140,51 @@ function _pyvirt_replace_if_changed {
 }
 
 
-# [1/7] distro packages
+# [1/8] distro packages
 # ---------------------
 
-# The bindep.txt packages for this distribution in bindep's default
-# profile: lines whose platform selectors match dpkg (or carry none) and
-# that name no profile, or only negated ones.
-function _pyvirt_bindep_packages {
-    awk '
-        /^[ \t]*(#|$)/ { next }
-        {
-            selectors = ""
-            if (match($0, /\[[^]]*\]/)) {
-                selectors = substr($0, RSTART + 1, RLENGTH - 2)
-            }
-            n = split(selectors, word, /[ \t]+/)
-            platform_wanted = 0; platform_ok = 0; refused = 0
-            for (i = 1; i <= n; i++) {
-                w = word[i]
-                if (w == "") continue
-                negated = (substr(w, 1, 1) == "!")
-                if (negated) w = substr(w, 2)
-                dpkg = (w == "platform:dpkg" || w == "platform:debian" ||
-                        w == "platform:ubuntu")
-                if (w ~ /^platform:/) {
-                    if (negated) { if (dpkg) refused = 1 }
-                    else { platform_wanted = 1; if (dpkg) platform_ok = 1 }
-                } else if (!negated && w != "default") {
-                    refused = 1
-                }
-            }
-            if (!refused && (!platform_wanted || platform_ok)) print $1
-        }
-    ' "$PYVIRT_DIR/bindep.txt"
+# bindep.txt is read by bindep itself, the one DevStack installs for
+# plugins ($BINDEP_CMD, $DEST/bindep-venv), in bindep's default profile;
+# DevStack's install_bindep installs what it lists.
+
+# _pyvirt_bindep args...: bindep's output on one line. bindep exits with 1
+# when it lists missing packages; only other failures are failures here.
+function _pyvirt_bindep {
+    local out status=0
+    out=$("$PYVIRT_BINDEP" "$@" --file "$PYVIRT_DIR/bindep.txt") ||
+        status=$?
+    if [[ $status -ne 0 && ! ($status -eq 1 && -n $out) ]]; then
+        return $status
+    fi
+    local words=()
+    read -r -d '' -a words <<<"$out" || true
+    echo "${words[*]}"
 }
 
 function _pyvirt_install_distro_packages {
-    local packages=() missing=() pkg
-    _pyvirt_capture pkg _pyvirt_bindep_packages
-    read -r -a packages <<<"${pkg//$'\n'/ }"
-    for pkg in "${packages[@]}"; do
-        if ! is_package_installed "$pkg"; then
-            missing+=("$pkg")
-        fi
-    done
-    if [[ ${#missing[@]} -eq 0 ]]; then
-        _pyvirt_note "${#packages[@]} packages from bindep.txt," \
+    local all missing
+    if [[ ! -x $PYVIRT_BINDEP ]]; then
+        _pyvirt_fail 1 "$PYVIRT_BINDEP does not exist (DevStack installs" \
+            "bindep into $DEST/bindep-venv before the pre-install phase)"
+    fi
+    _pyvirt_capture all _pyvirt_bindep -l newline
+    _pyvirt_capture missing _pyvirt_bindep -b
+    if [[ -z $missing ]]; then
+        _pyvirt_note "$(wc -w <<<"$all") packages from bindep.txt," \
             "all installed already"
         return 0
     fi
-    _pyvirt_note "installing ${missing[*]}"
-    _pyvirt_run install_package "${missing[@]}"
-    for pkg in "${missing[@]}"; do
-        if ! is_package_installed "$pkg"; then
-            _pyvirt_fail 1 "package $pkg is still not installed" \
-                "(OFFLINE=${OFFLINE:-False})"
-        fi
-    done
+    _pyvirt_note "installing $missing"
+    _pyvirt_run install_bindep "$PYVIRT_DIR/bindep.txt"
+    _pyvirt_capture missing _pyvirt_bindep -b
+    if [[ -n $missing ]]; then
+        _pyvirt_fail 1 "still not installed: $missing" \
+            "(OFFLINE=${OFFLINE:-False})"
+    fi
 }
 
 
-# [2/7] libvirt access
+# [2/8] libvirt access
 # --------------------
 
 function _pyvirt_uri {
@@ -212,22 +220,47 @@ function _pyvirt_grant_libvirt_access {
 }
 
 
-# [3/7] python packages
+# [3/8] python packages
 # ---------------------
 
+# What pip installs into the vroot: DevStack's nova checkout when there is
+# one (so that nova-compute runs the nova of this DevStack, its local
+# changes included), and nova-pyvirt from the plugin's checkout.
+function _pyvirt_python_sources {
+    if [[ -f $PYVIRT_NOVA_DIR/setup.cfg ]]; then
+        echo "$PYVIRT_NOVA_DIR"
+    fi
+    echo "$PYVIRT_DIR"
+}
+
+# _pyvirt_tree_state dir: what an install from dir depends on. A git
+# checkout: its commit and every file git does not ignore, committed or
+# not. Another tree: every file but build output.
+function _pyvirt_tree_state {
+    local dir=$1
+    echo "$dir"
+    if git -C "$dir" rev-parse --show-toplevel 2>/dev/null |
+            grep -qxF "$(cd "$dir" && pwd -P)"; then
+        git -C "$dir" rev-parse HEAD
+        git -C "$dir" ls-files -z -co --exclude-standard |
+            (cd "$dir" && xargs -0 -r sha256sum 2>/dev/null) || true
+    else
+        (cd "$dir" && find . \( -name .git -o -name build -o -name dist \
+            -o -name .eggs -o -name '*.egg-info' -o -name __pycache__ \) \
+            -prune -o -type f -print0 | sort -z |
+            xargs -0 -r sha256sum 2>/dev/null) || true
+    fi
+}
+
 # Everything the installed result depends on: the interpreter, DevStack's
-# constraints, and the checkout (commit and every file git does not
-# ignore, committed or not).
+# constraints, and the source trees.
 function _pyvirt_python_inputs {
+    local dir
     "$PYVIRT_VROOT/bin/python" -c 'import sys; print(sys.version)' || true
     sha256sum "$REQUIREMENTS_DIR/upper-constraints.txt" 2>/dev/null || true
-    if git -C "$PYVIRT_DIR" rev-parse HEAD 2>/dev/null; then
-        git -C "$PYVIRT_DIR" ls-files -z -co --exclude-standard |
-            (cd "$PYVIRT_DIR" && xargs -0 -r sha256sum 2>/dev/null) || true
-    else
-        # Not a git checkout: no way to tell, always reinstall.
-        date +%s%N
-    fi
+    for dir in $(_pyvirt_python_sources); do
+        _pyvirt_tree_state "$dir"
+    done
 }
 
 function _pyvirt_python_ready {
@@ -236,21 +269,25 @@ function _pyvirt_python_ready {
             'import nova_pyvirt.driver, nova.virt.pyvirt' >/dev/null 2>&1
 }
 
-# Build leftovers that git ignores (build/, *.egg-info, pbr's AUTHORS and
-# ChangeLog), relative to the checkout.
-function _pyvirt_ignored_files {
-    git -C "$PYVIRT_DIR" ls-files -o -i --exclude-standard --directory \
-        2>/dev/null | sort || true
+# _pyvirt_build_files dir...: what a build leaves at the top of the source
+# trees (build/, dist/, .eggs/, *.egg-info, pbr's AUTHORS and ChangeLog).
+function _pyvirt_build_files {
+    local dir
+    for dir in "$@"; do
+        find "$dir" -mindepth 1 -maxdepth 1 \( -name build -o -name dist \
+            -o -name .eggs -o -name '*.egg-info' -o -name AUTHORS \
+            -o -name ChangeLog \)
+    done | sort
 }
 
 function _pyvirt_install_python {
     local stamp=$PYVIRT_STATE_DIR/python-packages.stamp
-    local inputs before after
-    mkdir -p "$PYVIRT_CONF_DIR" "$PYVIRT_STATE_DIR" \
-        "$PYVIRT_VROOT/var/log" "$PYVIRT_VROOT/var/cache"
+    local inputs before after sources=()
+    mkdir -p "$PYVIRT_CONF_DIR" "$PYVIRT_STATE_DIR" "$PYVIRT_VROOT/var/cache"
     if [[ ! -x $PYVIRT_VROOT/bin/python ]]; then
         _pyvirt_run "$PYVIRT_PYTHON" -m venv "$PYVIRT_VROOT"
     fi
+    mapfile -t sources < <(_pyvirt_python_sources)
     inputs=$(_pyvirt_python_inputs | sha256sum | cut -d' ' -f1)
     local recorded=""
     if [[ -r $stamp ]]; then
@@ -260,15 +297,15 @@ function _pyvirt_install_python {
         _pyvirt_note "up to date"
         return 0
     fi
-    before=$(_pyvirt_ignored_files)
+    before=$(_pyvirt_build_files "${sources[@]}")
     # The cache lives in the vroot too (clean removes it).
     PIP_VIRTUAL_ENV=$PYVIRT_VROOT \
         PIP_CACHE_DIR=$PYVIRT_VROOT/var/cache/pip \
         PIP_DISABLE_PIP_VERSION_CHECK=1 \
         PIP_NO_INPUT=1 \
-        _pyvirt_run pip_install "$PYVIRT_DIR"
-    after=$(_pyvirt_ignored_files)
-    # Remember what the build added to the checkout, for clean.
+        _pyvirt_run pip_install "${sources[@]}"
+    after=$(_pyvirt_build_files "${sources[@]}")
+    # Remember what the build added to the source trees, for clean.
     comm -13 <(echo "$before") <(echo "$after") | grep -v '^$' \
         >>"$PYVIRT_STATE_DIR/checkout-build-files" || true
     if ! _pyvirt_python_ready; then
@@ -286,14 +323,23 @@ function _pyvirt_install_python {
     echo "$inputs" >"$stamp"
     local versions
     _pyvirt_capture versions "$PYVIRT_VROOT/bin/python" -c '
+import json
 from importlib import metadata
-print("nova %s, nova-pyvirt %s" % tuple(
-    metadata.version(name) for name in ("nova", "nova-pyvirt")))'
+
+def origin(name):
+    url = json.loads(metadata.distribution(name).read_text(
+        "direct_url.json") or "{}").get("url", "")
+    return " from " + url[len("file://"):] if url.startswith("file://") else ""
+
+def describe(name):
+    return "%s %s%s" % (name, metadata.version(name), origin(name))
+
+print(", ".join(map(describe, ("nova", "nova-pyvirt"))))'
     _pyvirt_note "$versions"
 }
 
 
-# [4/7] tools and sample configuration
+# [4/8] tools and sample configuration
 # ------------------------------------
 
 function _pyvirt_install_tools {
@@ -322,7 +368,7 @@ EOF
 }
 
 
-# [5/7] nova.conf
+# [5/8] nova.conf
 # ---------------
 
 # _pyvirt_iniset file section option value: iniset, skipped when the file
@@ -377,7 +423,7 @@ function _pyvirt_configure_nova {
 }
 
 
-# [6/7] driver check
+# [6/8] driver check
 # ------------------
 
 # The configuration nova-compute reads: nova-cpu.conf when DevStack runs
@@ -412,7 +458,7 @@ print("%s.%s loaded from %s, virt_type = %s, connection_uri = %s" % (
 }
 
 
-# [7/7] nova-compute
+# [7/8] nova-compute
 # ------------------
 
 function _pyvirt_start_compute {
@@ -424,8 +470,9 @@ function _pyvirt_start_compute {
     if _pyvirt_needs_libvirt_group; then
         group=$PYVIRT_LIBVIRT_GROUP
     fi
-    # DevStack started n-cpu from its own environment, where the driver is
-    # not installed; run it from the vroot instead.
+    # With VIRT_DRIVER=pyvirt, DevStack's start_nova_compute starts n-cpu
+    # as nova-compute of its own environment, where the driver is not
+    # installed (it exits); run it from the vroot instead.
     _pyvirt_run stop_process n-cpu
     _pyvirt_run run_process n-cpu "$PYVIRT_VROOT/bin/nova-pyvirt-compute" \
         "$group"
@@ -434,6 +481,50 @@ function _pyvirt_start_compute {
     fi
     _pyvirt_note "n-cpu runs $PYVIRT_VROOT/bin/nova-compute" \
         "--config-file $NOVA_CPU_CONF"
+}
+
+
+# [8/8] tempest
+# -------------
+
+# Tell tempest which compute features this driver has: nova-pyvirt's
+# "tempest-features" command derives them from the driver class, and
+# prints "option value" lines for [compute-feature-enabled]. DevStack's
+# own tempest configuration ran before (extras.d runs before plugins).
+function _pyvirt_configure_tempest {
+    if ! is_service_enabled tempest; then
+        _pyvirt_note "tempest is not enabled here: nothing to configure"
+        return 0
+    fi
+    if [[ ! -f $TEMPEST_CONFIG ]]; then
+        _pyvirt_fail 1 "$TEMPEST_CONFIG does not exist"
+    fi
+    local features option value on=() off=()
+    _pyvirt_capture features "$PYVIRT_VROOT/bin/nova-pyvirt" \
+        tempest-features
+    while read -r option value; do
+        if [[ -z $option ]]; then
+            continue
+        fi
+        _pyvirt_iniset "$TEMPEST_CONFIG" compute-feature-enabled \
+            "$option" "$value"
+        if [[ $value == True ]]; then
+            on+=("$option")
+        else
+            off+=("$option")
+        fi
+    done <<<"$features"
+    local on_list=none off_list=none
+    if [[ ${#on[@]} -gt 0 ]]; then
+        printf -v on_list '%s, ' "${on[@]}"
+        on_list=${on_list%, }
+    fi
+    if [[ ${#off[@]} -gt 0 ]]; then
+        printf -v off_list '%s, ' "${off[@]}"
+        off_list=${off_list%, }
+    fi
+    _pyvirt_note "$TEMPEST_CONFIG [compute-feature-enabled]:" \
+        "on: $on_list; off: $off_list"
 }
 
 
@@ -475,7 +566,7 @@ function _pyvirt_drop_empty_section {
     _pyvirt_replace_if_changed "$tmp" "$file"
 }
 
-# _pyvirt_unconfigure file: undo step [5/7] in nova.conf, or in the
+# _pyvirt_unconfigure file: undo step [5/8] in nova.conf, or in the
 # nova-cpu.conf DevStack derived from it.
 function _pyvirt_unconfigure {
     local file=$1 option section
@@ -539,18 +630,28 @@ function _pyvirt_revoke_libvirt_access {
 }
 
 function _pyvirt_remove_vroot {
-    local record=$PYVIRT_STATE_DIR/checkout-build-files entry
+    local record=$PYVIRT_STATE_DIR/checkout-build-files entry parent
     if [[ -f $record ]]; then
         while read -r entry; do
-            # Only plain relative names inside the checkout.
-            if [[ -n $entry && $entry != /* && $entry != *..* ]]; then
-                echo "+ rm -rf $PYVIRT_DIR/$entry" >>"$PYVIRT_LOG"
-                rm -rf "${PYVIRT_DIR:?}/$entry"
+            # Only build output at the top of the source trees.
+            parent=$(dirname "$entry")
+            if [[ -z $entry || $entry == *..* ]]; then
+                continue
             fi
+            case $parent in
+                "$PYVIRT_DIR" | "$PYVIRT_NOVA_DIR") ;;
+                *) continue ;;
+            esac
+            case $(basename "$entry") in
+                build | dist | .eggs | *.egg-info | AUTHORS | ChangeLog)
+                    echo "+ rm -rf $entry" >>"$PYVIRT_LOG"
+                    rm -rf "$entry"
+                    ;;
+            esac
         done <"$record"
     fi
     rm -rf "${PYVIRT_VROOT:?}"
-    echo_summary "    removed $PYVIRT_VROOT"
+    _pyvirt_note "removed $PYVIRT_VROOT"
 }
 
 
@@ -560,33 +661,34 @@ function _pyvirt_remove_vroot {
 if is_service_enabled pyvirt; then
     case "$1/${2:-}" in
         stack/pre-install)
-            _pyvirt_begin "" 1 7 "installing distro packages from bindep.txt"
+            _pyvirt_begin "" 1 8 "installing distro packages from bindep.txt"
             _pyvirt_install_distro_packages
-            _pyvirt_begin "" 2 7 "granting libvirt access to $STACK_USER"
+            _pyvirt_begin "" 2 8 "granting libvirt access to $STACK_USER"
             _pyvirt_grant_libvirt_access
             ;;
         stack/install)
-            _pyvirt_begin "" 3 7 \
+            _pyvirt_begin "" 3 8 \
                 "installing python packages into $PYVIRT_VROOT"
             _pyvirt_install_python
-            _pyvirt_begin "" 4 7 \
+            _pyvirt_begin "" 4 8 \
                 "installing tools into $PYVIRT_VROOT/bin and $PYVIRT_CONF_DIR"
             _pyvirt_install_tools
             ;;
         stack/post-config)
-            _pyvirt_begin "" 5 7 "configuring nova for $PYVIRT_COMPUTE_DRIVER"
+            _pyvirt_begin "" 5 8 "configuring nova for $PYVIRT_COMPUTE_DRIVER"
             _pyvirt_configure_nova
             ;;
         stack/extra)
-            _pyvirt_begin "" 6 7 \
+            _pyvirt_begin "" 6 8 \
                 "checking that nova loads $PYVIRT_COMPUTE_DRIVER"
             _pyvirt_check_driver
-            _pyvirt_begin "" 7 7 "starting nova-compute from $PYVIRT_VROOT"
+            _pyvirt_begin "" 7 8 "starting nova-compute from $PYVIRT_VROOT"
             _pyvirt_start_compute
             ;;
         stack/test-config)
-            # Nothing for tempest: the driver adds no API.
-            :
+            _pyvirt_begin "" 8 8 \
+                "telling tempest which compute features the driver has"
+            _pyvirt_configure_tempest
             ;;
         unstack/*)
             if [[ -d $PYVIRT_VROOT ]]; then
@@ -609,7 +711,7 @@ if is_service_enabled pyvirt; then
                 _pyvirt_begin clean 4 4 "removing $PYVIRT_VROOT"
                 _pyvirt_remove_vroot
             else
-                echo_summary "nova-pyvirt clean: $PYVIRT_VROOT does not" \
+                _pyvirt_say "nova-pyvirt clean: $PYVIRT_VROOT does not" \
                     "exist, nothing to do"
             fi
             ;;

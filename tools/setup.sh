@@ -5,8 +5,8 @@
 #
 #   1. Debian packages listed in bindep.txt
 #   2. a Python venv at .venv
-#   3. requirements.txt and test-requirements.txt in the venv, with the
-#      tested versions of upper-constraints.txt
+#   3. requirements.txt, test-requirements.txt and doc/requirements.txt in
+#      the venv, with the tested versions of upper-constraints.txt
 #   4. nova-pyvirt itself, installed like a release (pip install ., not
 #      editable), so nova/virt/pyvirt/ lands inside nova's package
 #   5. /dev/kvm group and mode, when the device exists
@@ -220,14 +220,14 @@ PY_ID="python $(python_version "$VENV/bin/python")"
 # --- 3. Python requirements --------------------------------------------
 begin "python requirements"
 cd "$REPO"
-hash=$(inputs_hash requirements.txt test-requirements.txt upper-constraints.txt \
-    -- "$PY_ID")
+hash=$(inputs_hash requirements.txt test-requirements.txt \
+    doc/requirements.txt upper-constraints.txt -- "$PY_ID")
 if is_done requirements "$hash"; then
     report "up to date"
 else
     report "pip install -c upper-constraints.txt -r requirements.txt -r ..."
     run "$VENV/bin/pip" install -c upper-constraints.txt \
-        -r requirements.txt -r test-requirements.txt
+        -r requirements.txt -r test-requirements.txt -r doc/requirements.txt
     mark_done requirements "$hash"
 fi
 

@@ -18,11 +18,11 @@ It implements the subset of ``nova.image.glance.API`` the driver uses:
 """
 
 import copy
-import json
 import os
 import shutil
 import threading
 
+from oslo_serialization import jsonutils
 from oslo_utils import uuidutils
 
 from nova import exception
@@ -57,13 +57,13 @@ class LocalImageService(object):
 
     def _write_meta(self, meta):
         with open(self._meta_path(meta['id']), 'w') as handle:
-            json.dump(meta, handle)
+            jsonutils.dump(meta, handle)
 
     def get(self, context, image_id, include_locations=False,
             show_deleted=True):
         try:
             with open(self._meta_path(image_id)) as handle:
-                return json.load(handle)
+                return jsonutils.loads(handle.read())
         except FileNotFoundError:
             raise exception.ImageNotFound(image_id=image_id)
 

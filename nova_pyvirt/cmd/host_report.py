@@ -19,13 +19,13 @@ is always closed again; errors are one line on stderr.
 """
 
 import contextlib
-import json
 import logging
 import sys
 import textwrap
 
 import libvirt
 from oslo_config import cfg
+from oslo_serialization import jsonutils
 
 from nova import exception as nova_exception
 
@@ -259,7 +259,7 @@ def format_text(report):
 
 
 def format_json(report):
-    return json.dumps(report, indent=2, sort_keys=True) + '\n'
+    return jsonutils.dumps(report, indent=2, sort_keys=True) + '\n'
 
 
 # -- the command -------------------------------------------------------------

@@ -43,7 +43,8 @@ PROG = 'nova-pyvirt'
 
 # Dotted names of the modules that register subcommands when imported.
 COMMAND_MODULES = ['nova_pyvirt.cmd.demo', 'nova_pyvirt.cmd.host_report',
-                   'nova_pyvirt.cmd.render_xml']
+                   'nova_pyvirt.cmd.render_xml',
+                   'nova_pyvirt.cmd.tempest_features']
 
 Command = collections.namedtuple('Command', 'name func help configure')
 

@@ -18,12 +18,12 @@ without them the local libvirt is asked (falling back to an embedded QEMU
 driver when no daemon answers).
 """
 
-import json
 import os
 import re
 import sys
 
 import libvirt
+from oslo_serialization import jsonutils
 from oslo_utils import uuidutils
 
 from nova import exception as nova_exception
@@ -144,7 +144,7 @@ def load_network_info(path):
     """A nova ``network_info`` JSON list (as in the instance info cache)."""
     try:
         with open(path) as handle:
-            data = json.load(handle)
+            data = jsonutils.loads(handle.read())
     except (OSError, ValueError) as exc:
         raise UsageError('--network-info %s: %s' % (path, exc))
     if not isinstance(data, list):

@@ -112,7 +112,10 @@ class Eventlet(object):
         return self._native_threading.Lock()
 
     def spawn(self, func, name):
-        return self._eventlet.spawn(func).wait
+        # A green thread of its own for the host's lifetime, as callers
+        # and tests of this mode expect (nova's default executor would
+        # run it on a pool worker instead).
+        return self._eventlet.spawn(func).wait  # noqa: N340
 
 
 def current():

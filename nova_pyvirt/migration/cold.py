@@ -20,11 +20,11 @@ is deleted before then: a copy that breaks leaves the instance where it was,
 able to start again.
 """
 
-import json
 import os
 import shutil
 
 from oslo_log import log as logging
+from oslo_serialization import jsonutils
 from oslo_utils import units
 from oslo_versionedobjects import exception as ovo_exception
 
@@ -161,8 +161,8 @@ class ColdMigration(object):
             self._undo_send(transport, dest, files, source, shared,
                             created_remote)
             raise
-        return json.dumps({'shared_storage': shared,
-                           'files': names})
+        return jsonutils.dumps({'shared_storage': shared,
+                                'files': names})
 
     def _undo_send(self, transport, dest, files, source, shared,
                    created_remote):

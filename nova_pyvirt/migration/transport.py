@@ -101,12 +101,12 @@ import os
 import re
 import shlex
 import time
-import uuid
 
 from nova import exception
 from nova.i18n import _
 from oslo_concurrency import processutils
 from oslo_log import log as logging
+from oslo_utils import uuidutils
 
 from nova_pyvirt import exception as pyvirt_exception
 from nova_pyvirt.migration import pipeline
@@ -224,7 +224,8 @@ def _part_name(name):
     Only ``[A-Za-z0-9._-]``: it is also used in tar's ``--transform``.
     """
     safe = re.sub(r'[^A-Za-z0-9._-]', '_', name)[:100]
-    return '.%s.%s%s' % (safe, uuid.uuid4().hex[:12], PART_SUFFIX)
+    unique = uuidutils.generate_uuid(dashed=False)[:12]
+    return '.%s.%s%s' % (safe, unique, PART_SUFFIX)
 
 
 def has_holes(size, allocated):
@@ -420,7 +421,8 @@ class RemoteFilesystem(object):
         host must see new files at once (no negative lookup caching).
         """
         _check_path(path)
-        marker = os.path.join(path, SHARED_MARKER_PREFIX + uuid.uuid4().hex)
+        marker = os.path.join(
+            path, SHARED_MARKER_PREFIX + uuidutils.generate_uuid(dashed=False))
         fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
         try:

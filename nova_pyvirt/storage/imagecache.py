@@ -37,7 +37,6 @@ a process about to lock them); they are not held once ``fetch`` returns.
 import dataclasses
 import glob
 import hashlib
-import json
 import os
 import tempfile
 import time
@@ -46,6 +45,7 @@ from nova import exception
 from oslo_concurrency import lockutils
 from oslo_concurrency import processutils
 from oslo_log import log as logging
+from oslo_serialization import jsonutils
 from oslo_utils import fileutils
 from oslo_utils.imageutils import format_inspector
 
@@ -235,7 +235,7 @@ class ImageCache(object):
         tmp = '%s%s.%d.tmp' % (path, RECORD_SUFFIX, os.getpid())
         try:
             with open(tmp, 'w') as handle:
-                json.dump(record, handle)
+                jsonutils.dump(record, handle)
             os.rename(tmp, path + RECORD_SUFFIX)
         except OSError as exc:
             LOG.warning('Could not record the inspection of %(path)s: '
@@ -307,7 +307,7 @@ def _identity(path):
 def _read_record(path):
     try:
         with open(path) as handle:
-            return json.load(handle)
+            return jsonutils.loads(handle.read())
     except (OSError, ValueError):
         return None
 

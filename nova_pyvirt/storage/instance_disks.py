@@ -19,10 +19,10 @@ or power-on designs the same guest again without guessing formats.
 """
 
 import dataclasses
-import json
 import os
 
 from oslo_log import log as logging
+from oslo_serialization import jsonutils
 from oslo_utils import units
 
 from nova import exception
@@ -69,14 +69,14 @@ class DiskSet:
                   'ramdisk': self._relative(self.ramdisk_path)}
         path = self.files.file(DISK_INFO)
         with open(path + '.tmp', 'w') as handle:
-            json.dump(record, handle)
+            jsonutils.dump(record, handle)
         os.rename(path + '.tmp', path)
 
     @classmethod
     def load(cls, files):
         try:
             with open(files.file(DISK_INFO)) as handle:
-                record = json.load(handle)
+                record = jsonutils.loads(handle.read())
         except FileNotFoundError:
             raise exception.DiskNotFound(location=files.file(DISK_INFO))
         disks = [request.LocalDisk(**d) for d in record['disks']]

@@ -65,13 +65,13 @@ All commands run through ``processutils.execute`` as argv lists; lvm2 and
 
 import contextlib
 import dataclasses
-import json
 import os
 import re
 
 from nova import exception
 from oslo_concurrency import processutils
 from oslo_log import log as logging
+from oslo_serialization import jsonutils
 
 from nova_pyvirt.design import request
 from nova_pyvirt import exception as pyvirt_exception
@@ -223,7 +223,7 @@ def loop_devices():
                                 '--output', 'NAME,BACK-FILE,OFFSET,SIZELIMIT')
     if not out.strip():
         return []
-    return json.loads(out).get('loopdevices', [])
+    return jsonutils.loads(out).get('loopdevices', [])
 
 
 def _tool(name):
@@ -493,7 +493,7 @@ class LvmBackend(object):
         out, _err = self._lvm(command, '--reportformat', 'json',
                               '--units', 'b', '--nosuffix', *args)
         rows = []
-        for report in json.loads(out).get('report', []):
+        for report in jsonutils.loads(out).get('report', []):
             rows.extend(report.get(kind, []))
         return rows
 

@@ -20,19 +20,19 @@ connection cannot be produced with the test driver; those tests call the
 close callback as libvirt would (the functional tests kill a real libvirtd).
 """
 
-import json
 import os
 import subprocess
 import sys
 import threading
 import time
 from unittest import mock
-import uuid
 
 import libvirt
 from nova import exception
 from nova import utils
 from nova.virt import event as virtevent
+from oslo_serialization import jsonutils
+from oslo_utils import uuidutils
 from oslotest import base
 
 from nova_pyvirt.hypervisor import connection
@@ -260,7 +260,7 @@ class TestDriverCase(base.BaseTestCase):
         return host
 
     def define(self, host):
-        domain_uuid = str(uuid.uuid4())
+        domain_uuid = uuidutils.generate_uuid()
         dom = host.define_domain(DOMAIN_XML % {
             'name': 'unit-%s' % domain_uuid[:8], 'uuid': domain_uuid})
         self.addCleanup(self._remove, host, domain_uuid)
@@ -568,7 +568,7 @@ class HostErrorsTest(TestDriverCase):
 
     def test_instance_not_found(self):
         host = self.make_host()
-        missing = str(uuid.uuid4())
+        missing = uuidutils.generate_uuid()
 
         class Instance(object):
             pass
@@ -613,7 +613,7 @@ class HostFactsTest(TestDriverCase):
 
     def test_define_domain_takes_xml_objects(self):
         host = self.make_host()
-        domain_uuid = str(uuid.uuid4())
+        domain_uuid = uuidutils.generate_uuid()
         self.addCleanup(self._remove, host, domain_uuid)
         doc = xml.parse(DOMAIN_XML % {'name': 'unit-obj-%s' % domain_uuid[:8],
                                       'uuid': domain_uuid})
@@ -777,11 +777,11 @@ class ConcurrencyModeTest(base.BaseTestCase):
                       if p])
         proc = subprocess.run(
             [sys.executable, '-W', 'ignore', '-c', MODE_PROBE,
-             str(uuid.uuid4())],
+             uuidutils.generate_uuid()],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
             universal_newlines=True, timeout=120, cwd=REPO)
         self.assertEqual(0, proc.returncode, proc.stderr)
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        return jsonutils.loads(proc.stdout.strip().splitlines()[-1])
 
     def test_native_threads(self):
         result = self.probe(disable_eventlet=True)

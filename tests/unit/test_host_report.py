@@ -18,12 +18,12 @@ domain capabilities, so no device traits.
 """
 
 import io
-import json
 import os
 
 import fixtures
 import libvirt
 import os_traits
+from oslo_serialization import jsonutils
 from oslo_utils import units
 from oslotest import base
 
@@ -71,7 +71,7 @@ class HostReportCommandTest(base.BaseTestCase):
     def report(self, *args):
         status, out, err = self.run_cli('--format', 'json', *args)
         self.assertEqual(0, status, err)
-        return json.loads(out)
+        return jsonutils.loads(out)
 
     def node_info(self):
         conn = libvirt.open(URI)
@@ -182,7 +182,7 @@ class HostReportCommandTest(base.BaseTestCase):
         status, out, err = self.run_cli('--format', 'json',
                                         config_file=config)
         self.assertEqual(0, status, err)
-        report = json.loads(out)
+        report = jsonutils.loads(out)
         self.assertFalse(os.path.exists(missing))
         self.assertNotIn('DISK_GB', report['inventory'])
         self.assertIsNone(report['usage']['local_gb'])
@@ -278,7 +278,7 @@ class GatherTest(base.BaseTestCase):
 
     def test_json_serializable(self):
         report = host_summary.gather(self.host, self.fixture.conf, 'test')
-        self.assertEqual(report, json.loads(json.dumps(report)))
+        self.assertEqual(report, jsonutils.loads(jsonutils.dumps(report)))
 
 
 class HelpersTest(base.BaseTestCase):

@@ -12,11 +12,11 @@
 
 """The disk.info record survives a move to a host with another layout."""
 
-import json
 import os
 import shutil
 
 import fixtures
+from oslo_serialization import jsonutils
 from oslotest import base
 
 from nova_pyvirt.design import request
@@ -46,7 +46,7 @@ class DiskInfoTest(base.BaseTestCase):
             kernel_path=self.here.file('kernel'))
         disks.save()
         with open(self.here.file(instance_disks.DISK_INFO)) as handle:
-            record = json.load(handle)
+            record = jsonutils.loads(handle.read())
         self.assertEqual('disk', record['disks'][0]['path'])
         self.assertEqual('kernel', record['kernel'])
 
@@ -61,10 +61,11 @@ class DiskInfoTest(base.BaseTestCase):
     def test_absolute_records_are_moved_into_this_directory(self):
         os.makedirs(self.there.path)
         with open(self.there.file(instance_disks.DISK_INFO), 'w') as handle:
-            json.dump({'disks': [{'name': 'disk',
-                                  'path': self.here.file('disk'),
-                                  'format': 'qcow2', 'source_type': 'file',
-                                  'device': 'disk', 'bus': None}],
-                       'kernel': None, 'ramdisk': None}, handle)
+            jsonutils.dump({'disks': [{'name': 'disk',
+                                       'path': self.here.file('disk'),
+                                       'format': 'qcow2',
+                                       'source_type': 'file',
+                                       'device': 'disk', 'bus': None}],
+                            'kernel': None, 'ramdisk': None}, handle)
         moved = instance_disks.DiskSet.load(self.there)
         self.assertEqual(self.there.file('disk'), moved.root.path)

@@ -67,28 +67,29 @@ HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 TIMEOUT = int(os.environ.get('PYVIRT_DEVSTACK_TIMEOUT', '900'))
 
 STACK_STEPS = [
-    '[1/7] installing distro packages from bindep.txt',
-    '[2/7] granting libvirt access to {user}',
-    '[3/7] installing python packages into {vroot}',
-    '[4/7] installing tools into {vroot}/bin and {vroot}/etc/nova-pyvirt',
-    '[5/7] configuring nova for pyvirt.PyVirtDriver',
-    '[6/7] checking that nova loads pyvirt.PyVirtDriver',
-    '[7/7] starting nova-compute from {vroot}',
+    '[1/8] installing distro packages from bindep.txt',
+    '[2/8] granting libvirt access to {user}',
+    '[3/8] installing python packages into {vroot}',
+    '[4/8] installing tools into {vroot}/bin and {vroot}/etc/nova-pyvirt',
+    '[5/8] configuring nova for pyvirt.PyVirtDriver',
+    '[6/8] checking that nova loads pyvirt.PyVirtDriver',
+    '[7/8] starting nova-compute from {vroot}',
+    '[8/8] telling tempest which compute features the driver has',
 ]
 
 #: Progress notes of the steps that write outside $DEST saying that the
 #: step had nothing to do.
 IDLE_NOTES = {
-    '1/7': ('all installed already',),
-    '2/7': ('not needed', 'already'),
-    '7/7': ('nothing to start',),
+    '1/8': ('all installed already',),
+    '2/8': ('not needed', 'already'),
+    '7/8': ('nothing to start',),
 }
 
 #: What the harness itself writes in $DEST, as DevStack does: its data,
-#: service logs and pid files, and the nova-cpu.conf it derives from
+#: logs and pid files, bindep's venv, and the nova-cpu.conf it derives from
 #: nova.conf when it starts nova-compute.
 HARNESS_FILES = ('devstack/.localrc.auto', 'data', 'logs', 'status',
-                 'etc/nova/nova-cpu.conf')
+                 'bindep-venv', 'etc/nova/nova-cpu.conf')
 
 #: Seconds nova-compute may take to start.
 COMPUTE_TIMEOUT = int(os.environ.get('PYVIRT_DEVSTACK_COMPUTE_TIMEOUT',
@@ -103,6 +104,18 @@ transport_url = fake:/
 
 [oslo_concurrency]
 lock_path = {dest}/data/nova
+"""
+
+#: What DevStack's lib/tempest writes before the plugins' test-config.
+TEMPEST_CONF = """\
+[compute]
+image_ref = 00000000-0000-0000-0000-000000000000
+
+[compute-feature-enabled]
+resize = True
+live_migration = False
+change_password = False
+attach_encrypted_volume = True
 """
 
 LOCAL_CONF = """\
@@ -120,6 +133,11 @@ enable_plugin nova-pyvirt file://{repo}
 [pyvirt]
 virt_type = qemu
 """
+
+#: A file whose name the glob "[compute-feature-enabled]:" matches: the
+#: note of step [8/8] has that word, and DevStack's echo_summary expands
+#: its arguments unquoted.
+GLOB_BAIT = 'e:'
 
 _TRACE = re.compile(r'^\++ (plugin\.sh|settings):\d+: (.*)$')
 # The only lines DevStack's xtrace may show from the plugin: saving the
@@ -159,7 +177,9 @@ def _wheelhouse(constraints):
     """A directory of wheels for nova-pyvirt's dependencies, built once."""
     with open(os.path.join(REPO, 'requirements.txt'), 'rb') as f:
         requirements = f.read()
-    build = _build_requires() + ['wheel']
+    # bindep: the harness installs it into $DEST/bindep-venv, as stack.sh
+    # does (unconstrained, like DevStack).
+    build = _build_requires() + ['wheel', 'bindep']
     key = hashlib.sha256(b'\0'.join([
         requirements, constraints.encode(), ' '.join(build).encode(),
         sys.version.encode(), sys.platform.encode()])).hexdigest()[:16]
@@ -189,6 +209,44 @@ def _wheelhouse(constraints):
             raise RuntimeError('pip wheel failed:\n%s' % proc.stdout[-5000:])
         os.rename(tmp, path)
         open(done, 'w').close()
+    return path
+
+
+def _nova_source():
+    """An unpacked sdist of this environment's nova, downloaded once.
+
+    It plays DevStack's nova checkout ($DEST/nova), from which the plugin
+    installs nova into the vroot.
+    """
+    from importlib import metadata
+    version = metadata.version('nova')
+    path = os.path.join(CACHE, 'nova-%s' % version)
+    if os.path.exists(os.path.join(path, '.complete')):
+        return path
+    os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, 'nova-source.lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(os.path.join(path, '.complete')):
+            return path
+        tmp = path + '.tmp'
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        env = dict(os.environ, PIP_CACHE_DIR=os.path.join(CACHE, 'pip'))
+        proc = subprocess.run(
+            [sys.executable, '-m', 'pip', 'download', '--no-deps',
+             '--no-binary', ':all:', '--dest', tmp, 'nova==%s' % version],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT)
+        if proc.returncode:
+            raise RuntimeError('pip download failed:\n%s' %
+                               proc.stdout[-5000:])
+        archive = os.path.join(tmp, 'nova-%s.tar.gz' % version)
+        shutil.unpack_archive(archive, tmp)
+        os.unlink(archive)
+        shutil.rmtree(path, ignore_errors=True)
+        os.rename(os.path.join(tmp, 'nova-%s' % version), path)
+        shutil.rmtree(tmp)
+        open(os.path.join(path, '.complete'), 'w').close()
     return path
 
 
@@ -270,7 +328,7 @@ def _allowed_outside_dest(stack_output):
         text = f.read()
     block = text.split('.. BEGIN outside-dest')[1]
     block = block.split('.. END outside-dest')[0]
-    entries = re.findall(r'^    (\d/7)\s+(/\S+)', block, re.M)
+    entries = re.findall(r'^    (\d/8)\s+(/\S+)', block, re.M)
     busy = set()
     for step in set(step for step, _ in entries):
         note = _note_of(stack_output, step)
@@ -327,10 +385,12 @@ class TestDevStackPlugin(base.BaseTestCase):
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.dest = os.path.join(self.tmp, 'dest')
         self.vroot = os.path.join(self.dest, 'vroot')
-        self.log = os.path.join(self.vroot, 'var', 'log', 'stack.log')
+        self.log = os.path.join(self.dest, 'logs', 'nova-pyvirt.log')
         self.nova_conf = os.path.join(self.dest, 'etc', 'nova', 'nova.conf')
         self.nova_cpu_conf = os.path.join(self.dest, 'etc', 'nova',
                                           'nova-cpu.conf')
+        self.tempest_conf = os.path.join(self.dest, 'tempest', 'etc',
+                                         'tempest.conf')
         self._pidfile = os.path.join(self.dest, 'status', 'stack',
                                      'n-cpu.pid')
         self.upper = os.path.join(self.tmp, 'audit')
@@ -345,10 +405,20 @@ class TestDevStackPlugin(base.BaseTestCase):
             self.addDetail(name, content.text_content(text))
         if os.path.exists(self.log):
             with open(self.log, errors='replace') as f:
-                self.addDetail('stack.log', content.text_content(f.read()))
+                self.addDetail('nova-pyvirt.log',
+                               content.text_content(f.read()))
 
-    def _prepare(self, upper_constraints, services=''):
+    def _prepare(self, upper_constraints, services='', nova=False):
         os.makedirs(os.path.join(self.dest, 'devstack'))
+        open(os.path.join(self.dest, 'devstack', GLOB_BAIT), 'w').close()
+        if nova:
+            # DevStack's nova checkout: the plugin installs nova from it.
+            shutil.copytree(_nova_source(), os.path.join(self.dest, 'nova'),
+                            ignore=shutil.ignore_patterns('.complete'))
+        if 'tempest' in services.split(','):
+            os.makedirs(os.path.dirname(self.tempest_conf))
+            with open(self.tempest_conf, 'w') as f:
+                f.write(TEMPEST_CONF)
         os.makedirs(os.path.dirname(self.nova_conf))
         os.makedirs(os.path.join(self.dest, 'requirements'))
         with open(os.path.join(self.dest, 'requirements',
@@ -391,13 +461,18 @@ class TestDevStackPlugin(base.BaseTestCase):
 
     def _progress(self, output):
         return [line for line in output.splitlines()
-                if line.startswith('nova-pyvirt ')]
+                if re.match(r'nova-pyvirt (\w+ )?\[\d+/\d+\] ', line)]
 
     def _assert_stack_progress(self, output):
         expected = ['nova-pyvirt ' + s.format(vroot=self.vroot,
                                               user=self.user)
                     for s in STACK_STEPS]
         self.assertEqual(expected, self._progress(output))
+        # Each step has its note, indented under it (through DevStack's
+        # unquoted echo_summary).
+        for step in STACK_STEPS:
+            note = _note_of(output, step[1:4])
+            self.assertRegex(note, r'^    \S', step)
 
     def _assert_quiet_trace(self, output):
         traced = [m.group(0) for m in map(_TRACE.match, output.splitlines())
@@ -466,10 +541,15 @@ class TestDevStackPlugin(base.BaseTestCase):
     def test_stack_twice_unstack_clean(self):
         constraints = _constraints()
         wheels = _wheelhouse(constraints)
-        # n-cpu: DevStack runs nova-compute on this host.
-        self._prepare(constraints, services='n-cpu')
+        # n-cpu: DevStack runs nova-compute on this host, from its nova
+        # checkout; tempest: DevStack configures it.
+        self._prepare(constraints, services='n-cpu,tempest', nova=True)
         checkout = os.path.join(self.dest, 'nova-pyvirt')
-        clean_skip = {'nova-pyvirt/.git', 'etc/nova/nova.conf'}
+        nova_checkout = os.path.join(self.dest, 'nova')
+        # tempest.conf is DevStack's, rewritten on each stack.sh; the
+        # build of nova refreshes the egg-info of DevStack's checkout.
+        clean_skip = {'nova-pyvirt/.git', 'etc/nova/nova.conf',
+                      'tempest/etc/tempest.conf', 'nova/nova.egg-info'}
         clean_skip.update(HARNESS_FILES)
         before = _manifest(self.dest, skip=clean_skip)
         nova_conf_before = self._read(self.nova_conf, 'rb')
@@ -479,13 +559,43 @@ class TestDevStackPlugin(base.BaseTestCase):
         out = stack_out = self._harness('stack.sh', env)
         self._assert_stack_progress(out)
         self._assert_quiet_trace(out)
+        # DevStack sets up no compute driver of its own.
+        self.assertIn('nova-pyvirt has overridden the following defaults\n',
+                      out)
+        self.assertIn('\n    VIRT_DRIVER=pyvirt\n', out)
         self.assertIn('\n    nova_pyvirt.driver.PyVirtDriver loaded from %s,'
                       ' virt_type = qemu,' % self.vroot, out)
+        # nova comes from DevStack's checkout.
+        self.assertRegex(_note_of(out, '3/8'),
+                         r'^    nova \S+ from %s, nova-pyvirt \S+ from %s$'
+                         % (re.escape(nova_checkout), re.escape(checkout)))
+        # tempest skips what the driver lacks.
+        self.assertEqual(
+            '    %s [compute-feature-enabled]: on: console_output, pause,'
+            ' suspend, snapshot, shelve, resize, interface_attach; off:'
+            ' rescue, stable_rescue, change_password, swap_volume,'
+            ' volume_multiattach, live_migration,'
+            ' block_migration_for_live_migration,'
+            ' volume_backed_live_migration, live_migrate_back_and_forth,'
+            ' spice_console, serial_console, attach_encrypted_volume'
+            % self.tempest_conf, _note_of(out, '8/8'))
+        tempest = configparser.ConfigParser(interpolation=None)
+        tempest.read(self.tempest_conf)
+        features = tempest['compute-feature-enabled']
+        self.assertEqual('True', features['pause'])
+        self.assertEqual('True', features['resize'])
+        self.assertEqual('False', features['rescue'])
+        self.assertEqual('False', features['attach_encrypted_volume'])
+        self.assertEqual('False', features['live_migration'])
+        self.assertNotIn('vnc_console', features)
+        self.assertEqual('00000000-0000-0000-0000-000000000000',
+                         tempest['compute']['image_ref'])
         log = self._read(self.log)
         for step in STACK_STEPS:
             self.assertIn('nova-pyvirt ' + step.format(
                 vroot=self.vroot, user=self.user), log)
-        self.assertIn('+ pip_install %s\n' % checkout, log)
+        self.assertIn('+ pip_install %s %s\n' % (nova_checkout, checkout),
+                      log)
         self.assertIn('Successfully installed', log)
         self.assertRegex(log, r'\+ \S+/oslo-config-generator --namespace')
 
@@ -524,13 +634,12 @@ class TestDevStackPlugin(base.BaseTestCase):
         # harness writes on each run), nova.conf ends up the same.
         nova_conf_first = self._read(self.nova_conf, 'rb')
         log_size = os.path.getsize(self.log)
-        skip = {'nova-pyvirt/.git', 'vroot/var/log/stack.log',
-                'etc/nova/nova.conf'}
+        skip = {'nova-pyvirt/.git', 'etc/nova/nova.conf'}
         skip.update(HARNESS_FILES)
         first = _manifest(self.dest, skip=skip)
         out = self._harness('stack.sh', env)
         self._assert_stack_progress(out)
-        self.assertEqual('    up to date', _note_of(out, '3/7'))
+        self.assertEqual('    up to date', _note_of(out, '3/8'))
         # (nova-compute is restarted: DevStack restarts every service.)
         pid = self._assert_compute_running()
         self.assertEqual([], _differences(first,
@@ -573,25 +682,27 @@ class TestDevStackPlugin(base.BaseTestCase):
         self._assert_audit(stack_out)
 
     def test_failing_step_stops_with_its_name_and_log_tail(self):
-        self._prepare(_constraints())
-        env = self._env(PIP_INDEX_URL='http://127.0.0.1:9/',
-                        PIP_NO_CACHE_DIR='1', PIP_RETRIES='0',
-                        PIP_TIMEOUT='5')
+        constraints = _constraints()
+        wheels = _wheelhouse(constraints)
+        # DevStack's constraints ask for a nova that does not exist.
+        self._prepare(re.sub(r'(?im)^nova==.*$', 'nova===0.0.0',
+                             constraints))
+        env = self._env(PIP_NO_INDEX='1', PIP_FIND_LINKS=wheels)
         out = self._harness('stack.sh', env, expect_rc=1)
         step = 'installing python packages into %s' % self.vroot
         self.assertEqual([
             'nova-pyvirt ' + STACK_STEPS[0],
             'nova-pyvirt ' + STACK_STEPS[1].format(user=self.user),
-            'nova-pyvirt [3/7] %s' % step,
-            'nova-pyvirt [3/7] %s: FAILED' % step,
+            'nova-pyvirt [3/8] %s' % step,
+            'nova-pyvirt [3/8] %s: FAILED' % step,
         ], self._progress(out))
-        self.assertIn("nova-pyvirt: step [3/7] '%s' failed: 'pip_install "
+        self.assertIn("nova-pyvirt: step [3/8] '%s' failed: 'pip_install "
                       % step, out)
         tail = out.split('nova-pyvirt: last 25 lines of %s:\n' % self.log)[1]
         tail = tail.split('\n[')[0].splitlines()
         self.assertEqual(25, len(tail), tail)
         self.assertTrue(all(line.startswith('    ') for line in tail), tail)
-        self.assertIn('127.0.0.1', '\n'.join(tail))
+        self.assertIn('nova===0.0.0', '\n'.join(tail))
         self.assertIn('[ERROR] ', out)
         self.assertIn('(full log: %s)' % self.log, out)
         # The log holds the same lines, and everything before them.
@@ -612,6 +723,7 @@ class TestDevStackPlugin(base.BaseTestCase):
                           stdout=subprocess.DEVNULL).returncode:
             self.skipTest('no libvirt group (libvirt is not installed)')
         self.user = 'pyvirt-stack-test'
+        wheels = _wheelhouse(_constraints())
         self._prepare('')
         # The stack user exists only in the audit's overlays: its own
         # layer, under the one that records the plugin's writes.
@@ -630,6 +742,7 @@ class TestDevStackPlugin(base.BaseTestCase):
             'set -o errexit\n'
             'fetch_plugins\n'
             'run_phase source\n'
+            'harness_install_bindep\n'
             'run_phase stack pre-install\n'
             'echo "groups: $(id -nG "$STACK_USER")"\n'
             'run_phase clean\n'
@@ -637,14 +750,14 @@ class TestDevStackPlugin(base.BaseTestCase):
         proc = fsaudit.run(
             ['bash', '-c', script, 'phases', HARNESS], self.upper,
             self.audited, base=base, cwd=os.path.join(self.dest, 'devstack'),
-            env=self._env(), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=TIMEOUT)
+            env=self._env(PIP_NO_INDEX='1', PIP_FIND_LINKS=wheels),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT)
         out = proc.stdout
         self.outputs.append(('pre-install and clean', out))
         self.assertEqual(0, proc.returncode, out)
         self.assertEqual(
-            '    added %s to group libvirt' % self.user, _note_of(out, '2/7'))
+            '    added %s to group libvirt' % self.user, _note_of(out, '2/8'))
         groups = re.findall(r'^groups: (.*)$', out, re.M)
         self.assertEqual(2, len(groups), out)
         self.assertIn('libvirt', groups[0].split())

@@ -19,7 +19,6 @@ tools/guest_image/README.md).
 """
 
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -29,8 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
+from oslo_serialization import jsonutils
+from oslo_utils import uuidutils
 import testtools
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -113,13 +113,13 @@ class QMP(object):
         line = self.file.readline()
         if not line:
             raise AssertionError('QMP connection closed')
-        return json.loads(line)
+        return jsonutils.loads(line)
 
     def execute(self, command, **arguments):
         msg = {'execute': command}
         if arguments:
             msg['arguments'] = arguments
-        self.file.write(json.dumps(msg).encode() + b'\n')
+        self.file.write(jsonutils.dumps(msg).encode() + b'\n')
         self.file.flush()
         while True:
             reply = self._read()
@@ -215,7 +215,7 @@ class TestGuestImage(testtools.TestCase):
                   % (text, timeout, self.read_console()))
 
     def test_serials_markers_and_write(self):
-        token = uuid.uuid4().hex[:8]
+        token = uuidutils.generate_uuid(dashed=False)[:8]
         first = build.make_marker_disk(os.path.join(self.tmp, 'first.raw'),
                                        'PYVIRT-DISK-MARKER first-' + token)
         second = build.make_marker_disk(os.path.join(self.tmp, 'second.raw'),
@@ -251,7 +251,7 @@ class TestGuestImage(testtools.TestCase):
 
     def test_built_disk_images(self):
         with open(os.path.join(self.image, 'manifest.json')) as f:
-            manifest = json.load(f)
+            manifest = jsonutils.loads(f.read())
         for name in ('vmlinuz', 'initrd.img', 'disk-marker.raw'):
             self.assertIn(name, manifest['files'])
         drives = [(os.path.join(self.image, 'disk-marker.raw'), 'raw',

@@ -25,7 +25,6 @@
 """
 
 import html
-import json
 import os
 import signal
 import subprocess
@@ -33,12 +32,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 
 import fixtures
 import libvirt
 from nova import exception
 from nova.virt import event as virtevent
+from oslo_serialization import jsonutils
+from oslo_utils import uuidutils
 from oslotest import base
 
 from nova_pyvirt.hypervisor import host as host_mod
@@ -226,7 +226,7 @@ class GuestLifecycleEventsTest(base.BaseTestCase):
         self.host.initialize()
 
     def boot(self):
-        domain_uuid = str(uuid.uuid4())
+        domain_uuid = uuidutils.generate_uuid()
         name = 'host-events-%s' % domain_uuid[:8]
         console = os.path.join(self.tmp, '%s.log' % name)
         # Through the shared connection: it outlives this test's Host.
@@ -372,7 +372,7 @@ class LibvirtdConnectionTest(base.BaseTestCase):
         # The callbacks were registered again: a guest of the restarted
         # daemon reports its start.
         tmp = self.useFixture(fixtures.TempDir()).path
-        domain_uuid = str(uuid.uuid4())
+        domain_uuid = uuidutils.generate_uuid()
         name = 'host-daemon-%s' % domain_uuid[:8]
         self.addCleanup(self._remove_domain, domain_uuid)
         dom = host.define_domain(domain_xml(
@@ -530,7 +530,7 @@ class BlockingCallModesTest(base.BaseTestCase):
                 os.kill(self.daemon.pid, signal.SIGCONT)
             stderr.seek(0)
             self.assertEqual(0, proc.returncode, stderr.read())
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        return jsonutils.loads(proc.stdout.strip().splitlines()[-1])
 
     def check(self, result, mode):
         self.assertEqual(mode, result['mode'])

@@ -19,13 +19,13 @@ embedded connection of ``tests.fixtures.embedded``, which runs the same
 QEMU.
 """
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 
 import fixtures
+from oslo_serialization import jsonutils
 from oslotest import base
 
 from nova_pyvirt.hypervisor import connection
@@ -82,7 +82,7 @@ class TestHostReport(base.BaseTestCase):
         self.assertEqual(0, proc.returncode,
                          'stdout:\n%s\nstderr:\n%s' % (proc.stdout,
                                                        proc.stderr))
-        report = json.loads(proc.stdout)
+        report = jsonutils.loads(proc.stdout)
 
         self.assertIn(['x86_64', 'qemu', 'hvm'],
                       report['supported_instances'])

@@ -25,7 +25,6 @@ subclasses at the end).
 """
 
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -33,6 +32,7 @@ import threading
 
 import fixtures
 from oslo_concurrency import processutils
+from oslo_serialization import jsonutils
 from oslotest import base
 from testtools import content
 
@@ -62,7 +62,7 @@ def allocated(path):
 def qemu_img_info(path):
     out, _err = processutils.execute('qemu-img', 'info', '--output=json',
                                      '-U', path)
-    return json.loads(out)
+    return jsonutils.loads(out)
 
 
 def write_random(path, extents, size):

@@ -49,7 +49,6 @@ number, as the agent reports it to Neutron and Neutron to nova.
 """
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -62,6 +61,7 @@ import traceback
 from nova import exception as nova_exception
 from nova.network import model as network_model
 from nova.virt import virtapi
+from oslo_serialization import jsonutils
 
 from nova_pyvirt.hypervisor import connection
 from tests.fixtures import driver as driver_fixture
@@ -77,7 +77,7 @@ def iface_ofports():
         [VSCTL, '--format=json', '--columns=ofport,external_ids', 'list',
          'Interface'], capture_output=True, text=True, check=True).stdout
     found = {}
-    for ofport, ids in json.loads(out)['data']:
+    for ofport, ids in jsonutils.loads(out)['data']:
         external = dict(ids[1])
         if 'iface-id' in external and isinstance(ofport, int):
             found[external['iface-id']] = ofport
@@ -145,7 +145,7 @@ def main():
             uuid).state()[0]
         instances = {}
         for line in sys.stdin:
-            request = json.loads(line)
+            request = jsonutils.loads(line)
             op = request['op']
             if op == 'quit':
                 break
@@ -153,7 +153,7 @@ def main():
                 reply = serve(fx, agent, instances, request)
             except Exception:
                 reply = {'error': traceback.format_exc()}
-            sys.stdout.write(json.dumps(reply) + '\n')
+            sys.stdout.write(jsonutils.dumps(reply) + '\n')
             sys.stdout.flush()
     finally:
         fx.cleanUp()

@@ -23,7 +23,6 @@ release the NIC). Prints one JSON document of what it saw; everything it
 made is destroyed before it exits.
 """
 
-import json
 import os
 import shutil
 import subprocess
@@ -33,6 +32,7 @@ import time
 from nova import context as nova_context
 from nova import objects
 from nova.virt import virtapi
+from oslo_serialization import jsonutils
 
 from nova_pyvirt.cmd import demo
 from nova_pyvirt.cmd import demo_images
@@ -110,7 +110,7 @@ def main(guest_dir, state_dir):
     finally:
         driver.destroy(context, instance, [], None)
         driver.cleanup_host('hotplug-host')
-    print(json.dumps(seen))
+    print(jsonutils.dumps(seen))
 
 
 if __name__ == '__main__':

@@ -21,7 +21,6 @@ runs a helper module (a compute host) inside the OVS fixture's namespaces
 and talks to it over JSON lines.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import threading
 import time
 
 import fixtures
+from oslo_serialization import jsonutils
 import testtools
 from testtools import content
 
@@ -94,7 +94,7 @@ def machine_plug_devices():
     """
     out = subprocess.run([ovs.IP, '-json', 'link', 'show'],
                          capture_output=True, text=True, check=True).stdout
-    return sorted(link['ifname'] for link in json.loads(out)
+    return sorted(link['ifname'] for link in jsonutils.loads(out)
                   if link['ifname'].startswith(PLUG_DEVICES +
                                                ('dhcp-', 'ns-')))
 
@@ -136,13 +136,13 @@ class NamespaceHost(object):
     def call(self, op, **values):
         values['op'] = op
         with self.lock:
-            self.proc.stdin.write(json.dumps(values) + '\n')
+            self.proc.stdin.write(jsonutils.dumps(values) + '\n')
             self.proc.stdin.flush()
             line = self.proc.stdout.readline()
         if not line:
             raise AssertionError('%s exited (%s); see its log'
                                  % (self.name, self.proc.poll()))
-        reply = json.loads(line)
+        reply = jsonutils.loads(line)
         if 'error' in reply:
             raise AssertionError('%s %s failed:\n%s'
                                  % (self.name, op, reply['error']))
@@ -151,7 +151,7 @@ class NamespaceHost(object):
     def stop(self):
         if self.proc.poll() is None:
             try:
-                self.proc.stdin.write(json.dumps({'op': 'quit'}) + '\n')
+                self.proc.stdin.write(jsonutils.dumps({'op': 'quit'}) + '\n')
                 self.proc.stdin.close()
             except (OSError, ValueError):
                 pass

@@ -23,11 +23,11 @@ test with os-vif's and nova's own privsep daemons (started by
 Prints ``done`` on success; a failure exits non-zero with the traceback.
 """
 
-import json
 import sys
 
 from nova.network import model as network_model
 from nova import objects
+from oslo_serialization import jsonutils
 
 from nova_pyvirt import conf as pyvirt_conf
 from nova_pyvirt.network import vifs
@@ -51,7 +51,8 @@ def main(argv):
     pyvirt_conf.CONF(['--config-file', config_file], project='nova')
     objects.register_all()
     with open(network_info_file) as handle:
-        network_info = network_model.NetworkInfo.hydrate(json.load(handle))
+        network_info = network_model.NetworkInfo.hydrate(
+            jsonutils.loads(handle.read()))
     flavor = objects.Flavor(vcpus=1, memory_mb=128, root_gb=0,
                             ephemeral_gb=0, swap=0, extra_specs={})
     instance = objects.Instance(uuid=instance_uuid, id=1,

@@ -19,13 +19,13 @@ detached. The test checks what OVS and libvirt showed at each step, and
 that nothing is left: no OVS port, no device, no process.
 """
 
-import json
 import os
 import subprocess
 import sys
 import time
 
 import fixtures
+from oslo_serialization import jsonutils
 import testtools
 
 from tests.fixtures import driver as driver_fixture
@@ -55,7 +55,7 @@ class InterfaceHotplugTest(testtools.TestCase):
         self.addDetail('output', testtools.content.text_content(
             result.stdout[-3000:] + result.stderr[-6000:]))
         self.assertEqual(0, result.returncode, result.stderr[-3000:])
-        seen = json.loads(result.stdout.strip().splitlines()[-1])
+        seen = jsonutils.loads(result.stdout.strip().splitlines()[-1])
 
         direct, hybrid = seen['direct'], seen['hybrid']
         # Direct: the tap itself is on br-int, live and persistent.

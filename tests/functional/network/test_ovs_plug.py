@@ -22,13 +22,13 @@ devices), unplugs it and checks that nothing is left: no OVS port, no
 device, no process but the two OVS daemons.
 """
 
-import json
 import os
 import subprocess
 import sys
 import time
 
 import fixtures
+from oslo_serialization import jsonutils
 import testtools
 
 from tests import design_support as support
@@ -69,7 +69,7 @@ class OvsPlugTest(testtools.TestCase):
     def run_ports(self, action, network_info):
         path = os.path.join(self.tmp, 'network_info.json')
         with open(path, 'w') as handle:
-            json.dump(network_info, handle)
+            jsonutils.dump(network_info, handle)
         env = dict(os.environ, PYTHONPATH=REPO)
         result = subprocess.run(
             self.ovs.command([sys.executable, '-m',
@@ -120,7 +120,7 @@ class OvsPlugTest(testtools.TestCase):
         master = subprocess.run(
             self.ovs.command([ovs.IP, '-json', 'link', 'show', qvb]),
             capture_output=True, text=True, check=True)
-        self.assertEqual(qbr, json.loads(master.stdout)[0].get('master'))
+        self.assertEqual(qbr, jsonutils.loads(master.stdout)[0].get('master'))
 
         self.run_ports('unplug', [port])
         self.assertNothingLeft()
@@ -140,7 +140,7 @@ class OvsPlugTest(testtools.TestCase):
                              id='c0000000-0000-4000-8000-000000000009')]
         path = os.path.join(self.tmp, 'network_info.json')
         with open(path, 'w') as handle:
-            json.dump(ports, handle)
+            jsonutils.dump(ports, handle)
         result = subprocess.run(
             self.ovs.command([sys.executable, '-m',
                               'tests.functional.network.plug_ports',

@@ -61,7 +61,6 @@ answers ``{"status": S, "body": text}``.
 
 import builtins
 import glob
-import json
 import os
 import sys
 import traceback
@@ -69,6 +68,7 @@ import traceback
 import fixtures
 from lxml import etree
 from oslo_privsep import daemon as privsep_daemon
+from oslo_serialization import jsonutils
 import testtools
 
 from nova import conf as nova_conf
@@ -123,7 +123,7 @@ class OvsComputeCase(base.PyVirtTestBase):
 
     def serve(self):
         for line in sys.stdin:
-            request = json.loads(line)
+            request = jsonutils.loads(line)
             if request['op'] == 'quit':
                 break
             try:
@@ -133,7 +133,7 @@ class OvsComputeCase(base.PyVirtTestBase):
                          'body': exc.response.text}
             except Exception:
                 reply = {'error': traceback.format_exc()}
-            self.replies.write(json.dumps(reply) + '\n')
+            self.replies.write(jsonutils.dumps(reply) + '\n')
             self.replies.flush()
 
     def answer(self, request):
@@ -261,7 +261,7 @@ def main(case_class=None):
         sys.stderr.write(error + '\n')
     if problems:
         try:
-            replies.write(json.dumps({'error': problems[0][1]}) + '\n')
+            replies.write(jsonutils.dumps({'error': problems[0][1]}) + '\n')
             replies.flush()
         except OSError:
             pass

@@ -25,12 +25,12 @@ host keeps nothing). They move in opposite directions, so each host is
 once the source and once the destination.
 """
 
-import json
 import os
 import re
 
 import libvirt
 from oslo_concurrency import processutils
+from oslo_serialization import jsonutils
 from oslo_utils import units
 
 from nova.compute import power_state
@@ -122,7 +122,7 @@ class ResizeBetweenHostsTest(two_computes.TwoComputesTestBase):
         out, _err = processutils.execute(
             'qemu-img', 'info', '-U', '--output=json',
             os.path.join(self._instance_dir(host, server), 'disk'))
-        return json.loads(out)
+        return jsonutils.loads(out)
 
     # -- tests -------------------------------------------------------------
 

@@ -68,13 +68,13 @@ the checks stay in the test process, outside, where they look at OVS by
 its socket's real path and at the namespaces with ``nsenter``.
 """
 
-import json
 import os
 import threading
 import time
 
 import fixtures
 import libvirt
+from oslo_serialization import jsonutils
 from testtools import content
 
 from tests.fixtures import nova_harness
@@ -134,7 +134,7 @@ def iface_ofports(ovs_fixture):
     out = ovs_fixture.vsctl('--format=json', '--columns=ofport,external_ids',
                             'list', 'Interface')
     found = {}
-    for ofport, ids in json.loads(out)['data']:
+    for ofport, ids in jsonutils.loads(out)['data']:
         external = dict(ids[1])
         if 'iface-id' in external and isinstance(ofport, int) and ofport > 0:
             found[external['iface-id']] = ofport
@@ -278,7 +278,7 @@ class NovaOnOvsSteps(object):
             if time.monotonic() > deadline:
                 if details:
                     self.addDetail('state', content.text_content(
-                        json.dumps(details(), indent=1, default=str)))
+                        jsonutils.dumps(details(), indent=1, default=str)))
                 self.fail('%s not within %d s' % (what, timeout))
             time.sleep(0.5)
 

@@ -61,6 +61,7 @@ import uuid
 
 import fixtures
 import libvirt
+from oslo_utils import uuidutils
 
 from nova_pyvirt import conf as pyvirt_conf
 from nova_pyvirt import driver as pyvirt_driver
@@ -211,7 +212,7 @@ class TwoComputesTestBase(base.PyVirtTestBase):
         # host's directory at the other host's path.
         remote = transport.transport_for(pyvirt_conf.CONF)
         for host, other in ((HOST1, HOST2), (HOST2, HOST1)):
-            probe = '.probe-%s' % uuid.uuid4().hex
+            probe = '.probe-%s' % uuidutils.generate_uuid(dashed=False)
             open(os.path.join(self.paths[host], probe), 'w').close()
             self.assertTrue(remote.exists(
                 ADDRESSES[host], os.path.join(self.paths[other], probe)),

@@ -20,7 +20,6 @@ overlay must be instant and nearly empty, the raw copy sparse.
 """
 
 import dataclasses
-import json
 import multiprocessing
 import os
 import threading
@@ -28,6 +27,7 @@ import time
 
 import fasteners
 import fixtures
+from oslo_serialization import jsonutils
 from oslotest import base
 
 from nova_pyvirt.storage import backends
@@ -215,7 +215,8 @@ class TestLargeBase(base.BaseTestCase):
             backends.Qcow2Backend().create_root(base_image, path, 8 * GiB)
             elapsed = time.monotonic() - started
 
-            info = json.loads(fakes.qemu_img('info', '--output=json', path))
+            info = jsonutils.loads(
+                fakes.qemu_img('info', '--output=json', path))
             self.assertEqual(8 * GiB, info['virtual-size'])
             self.assertEqual(base_image.path, info['backing-filename'])
             self.assertLess(info['actual-size'], MiB)

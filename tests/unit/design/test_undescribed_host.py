@@ -28,10 +28,10 @@ what it does not list.
 
 import os
 import random
-import uuid
 
 import libvirt
 from lxml import etree
+from oslo_utils import uuidutils
 from oslotest import base
 
 from nova_pyvirt.design import domain_builder
@@ -92,7 +92,7 @@ class UndescribedHostTest(base.BaseTestCase):
     def request(self, kernel_path=None, **props):
         # test:///default is shared by the process: a name and UUID of our
         # own for each request.
-        instance = support.instance(uuid=str(uuid.uuid4()),
+        instance = support.instance(uuid=uuidutils.generate_uuid(),
                                     id=random.randint(1, 2 ** 31))
         return request.GuestRequest(
             instance, support.flavor(), support.image_meta(**props),

@@ -16,11 +16,11 @@ No sshd and no timing here: the bench itself does that.
 """
 
 import importlib.util
-import json
 import os
 import subprocess
 
 import fixtures
+from oslo_serialization import jsonutils
 from oslotest import base
 
 from nova_pyvirt.migration import transport
@@ -55,7 +55,7 @@ class MigrationBenchSmokeTest(base.BaseTestCase):
     def test_overlay_has_random_data_and_a_backing_file(self):
         tmp = self.useFixture(fixtures.TempDir()).path
         base_path, overlay = self.bench.make_overlay(tmp, 64 * MiB, 2 * MiB)
-        info = json.loads(subprocess.run(
+        info = jsonutils.loads(subprocess.run(
             ['qemu-img', 'info', '--output=json', overlay], check=True,
             stdout=subprocess.PIPE).stdout)
         self.assertEqual('qcow2', info['format'])

@@ -18,13 +18,13 @@ files.  The files are real; what the tests check is which of them exist
 afterwards, where, and with what content.
 """
 
-import json
 import os
 import shutil
 import types
 
 import fixtures
 from oslo_concurrency import processutils
+from oslo_serialization import jsonutils
 from oslotest import base
 
 from nova import exception
@@ -140,7 +140,7 @@ class SendRollbackTest(base.BaseTestCase):
         self.assertFalse(os.path.exists(cold.resize_dir(self.files)))
 
     def test_success_keeps_the_source_copy(self):
-        info = json.loads(self.send())
+        info = jsonutils.loads(self.send())
         self.assertFalse(info['shared_storage'])
         self.assertEqual(['disk', 'disk.eph0', 'disk.swap', 'disk.info'],
                          info['files'])

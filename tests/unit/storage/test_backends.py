@@ -16,13 +16,13 @@ Every disk is made by the real ``qemu-img``, ``mkfs.ext4`` and ``mkswap``
 and read back with ``qemu-img info`` or by reading its bytes.
 """
 
-import json
 import os
 import types
 
 import fixtures
 from nova import exception
 from oslo_concurrency import processutils
+from oslo_serialization import jsonutils
 from oslotest import base
 
 from nova_pyvirt.design import request
@@ -38,7 +38,7 @@ GiB = 1024 * MiB
 
 
 def qemu_info(path):
-    return json.loads(fakes.qemu_img('info', '--output=json', '-U', path))
+    return jsonutils.loads(fakes.qemu_img('info', '--output=json', '-U', path))
 
 
 def read_at(path, offset, length):

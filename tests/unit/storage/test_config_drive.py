@@ -18,13 +18,13 @@ compared with what nova's metadata API serves for the same instance.
 """
 
 import base64
-import json
 import os
 import shutil
 import stat
 
 import fixtures
 from oslo_concurrency import processutils
+from oslo_serialization import jsonutils
 from oslo_utils import timeutils
 from oslotest import base
 
@@ -185,15 +185,15 @@ class Iso9660Test(base.BaseTestCase):
             extra_md={'admin_pass': 's3cret'}, network_info=network_info())
         for name in ('meta_data.json', 'network_data.json'):
             path = '/openstack/latest/' + name
-            on_drive = json.loads(read_iso(drive.path, path))
-            expected = json.loads(served.lookup(path))
+            on_drive = jsonutils.loads(read_iso(drive.path, path))
+            expected = jsonutils.loads(served.lookup(path))
             # Fresh random bytes each time the document is made.
             on_drive.pop('random_seed', None)
             expected.pop('random_seed', None)
             self.assertEqual(expected, on_drive, name)
 
-        meta = json.loads(read_iso(drive.path,
-                                   '/openstack/latest/meta_data.json'))
+        meta = jsonutils.loads(read_iso(drive.path,
+                                        '/openstack/latest/meta_data.json'))
         self.assertEqual(self.instance.uuid, meta['uuid'])
         # nova names the guest in [api] dhcp_domain.
         self.assertEqual('vm1.' + self.fx.conf.conf.api.dhcp_domain,
@@ -201,8 +201,8 @@ class Iso9660Test(base.BaseTestCase):
         self.assertEqual({'mykey': KEY}, meta['public_keys'])
         self.assertEqual('s3cret', meta['admin_pass'])
         self.assertEqual(['/etc/motd'], [f['path'] for f in meta['files']])
-        network = json.loads(read_iso(drive.path,
-                                      '/openstack/latest/network_data.json'))
+        network = jsonutils.loads(read_iso(
+            drive.path, '/openstack/latest/network_data.json'))
         self.assertEqual([design_support.MAC],
                          [link['ethernet_mac_address']
                           for link in network['links']])

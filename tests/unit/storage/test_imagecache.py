@@ -17,7 +17,6 @@ files (:class:`tests.unit.storage.fakes.FakeImageAPI`).
 """
 
 import hashlib
-import json
 import os
 import time
 import types
@@ -26,6 +25,7 @@ import fasteners
 import fixtures
 from nova import exception
 from oslo_concurrency import processutils
+from oslo_serialization import jsonutils
 from oslotest import base
 
 from nova_pyvirt.storage import errors
@@ -321,14 +321,14 @@ class TestInspectionRecord(ImageCacheTestBase):
         cached = self.cache.fetch(None, api, IMAGE_ID)
         record_path = cached.path + imagecache.RECORD_SUFFIX
         with open(record_path) as handle:
-            record = json.load(handle)
+            record = jsonutils.loads(handle.read())
         self.assertEqual(('qcow2', 64 * MiB),
                          (record['format'], record['virtual_size']))
         # A record that says something else about the same file is believed:
         # proof that a hit does not inspect again.
         record['virtual_size'] = 5 * MiB
         with open(record_path, 'w') as handle:
-            json.dump(record, handle)
+            jsonutils.dump(record, handle)
         self.assertEqual(5 * MiB, self.fetch_fresh(api).virtual_size)
 
     def test_a_replaced_file_is_inspected_again(self):

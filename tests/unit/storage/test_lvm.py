@@ -17,13 +17,13 @@ answers ``vgs``/``lvs``/``pvs`` as lvm2's JSON reports do; the real lvm2
 runs in ``tests/functional/storage/test_lvm.py``.
 """
 
-import json
 import os
 import types
 
 import fixtures
 from nova import exception
 from oslo_concurrency import processutils
+from oslo_serialization import jsonutils
 from oslotest import base
 
 from nova_pyvirt.design import request
@@ -46,7 +46,7 @@ def conf(**pyvirt):
 
 
 def report(kind, rows):
-    return json.dumps({'report': [{kind: rows}]})
+    return jsonutils.dumps({'report': [{kind: rows}]})
 
 
 def failure(cmd, stderr):
@@ -141,7 +141,7 @@ class FakeLvm(object):
 
     def _losetup(self, cmd):
         if '--list' in cmd:
-            return json.dumps({'loopdevices': self.loops})
+            return jsonutils.dumps({'loopdevices': self.loops})
         if '--detach' in cmd:
             self.loops = [x for x in self.loops if x['name'] != cmd[-1]]
             return ''
@@ -438,10 +438,10 @@ class TestExtent(LvmUnitBase):
         original = self.lvm._lvs
 
         def striped(cmd):
-            data = json.loads(original(cmd))
+            data = jsonutils.loads(original(cmd))
             for row in data['report'][0]['lv']:
                 row['seg_pe_ranges'] = '/dev/pv0:0-1 /dev/pv1:0-1'
-            return json.dumps(data)
+            return jsonutils.dumps(data)
 
         self.lvm._lvs = striped
         self.lvm.volumes['a'] = [(0, 1)]

@@ -29,7 +29,6 @@ import socket
 import subprocess
 import types
 from unittest import mock
-import uuid
 
 import fixtures
 import libvirt
@@ -37,6 +36,7 @@ from lxml import etree
 from nova import exception
 from os_brick import exception as brick_exception
 from oslo_concurrency import processutils
+from oslo_utils import uuidutils
 from oslotest import base
 
 from nova_pyvirt.design import disks as design_disks
@@ -81,7 +81,7 @@ class FakeSecret(object):
     def __init__(self, conn, definition):
         self.conn = conn
         self.definition = definition
-        self.uuid = str(uuid.uuid4())
+        self.uuid = uuidutils.generate_uuid()
         self.stored = None
         self.fail_set_value = None
 
