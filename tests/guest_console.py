@@ -52,3 +52,27 @@ def nic_removed_reports(console):
     return [m.group(1) for m in
             (NIC_REMOVED_LINE.match(line.strip()) for line in
              console.splitlines()) if m]
+
+
+# The config drive steps (tools/guest_image/README.md, "Config drive").
+CONFIG_STEP_LINE = re.compile(r'^PYVIRT-(CONFIG-DRIVE|HOSTNAME|KEYS|'
+                              r'NETWORK-DATA|SSH|USERDATA)(?: (.*))?$')
+
+
+def config_reports(console):
+    """``{step: rest of its line}``, e.g. ``{'SSH': 'port=22 started'}``.
+
+    Steps: ``CONFIG-DRIVE``, ``HOSTNAME``, ``KEYS``, ``NETWORK-DATA``,
+    ``SSH``, ``USERDATA``; each is printed once a boot.
+    """
+    found = {}
+    for line in console.splitlines():
+        match = CONFIG_STEP_LINE.match(line.strip())
+        if match:
+            found[match.group(1)] = match.group(2) or ''
+    return found
+
+
+def fields(text):
+    """``{key: value}`` of the ``key=value`` words of a report."""
+    return dict(word.split('=', 1) for word in text.split() if '=' in word)

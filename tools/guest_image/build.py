@@ -16,8 +16,10 @@
 Outputs (in --output DIR, default <repo>/.cache/guest-image):
 
   vmlinuz            the kernel that linux-image-cloud-amd64 depends on
-  initrd.img         gzip'd newc cpio: static busybox, virtio/SCSI/ACPI-button
-                     modules and the /init from init.sh next to this file
+  initrd.img         gzip'd newc cpio: static busybox, virtio/SCSI/ACPI-button,
+                     IDE CD-ROM and iso9660/vfat modules, dropbear (SSH
+                     server) with its shared libraries and the dynamic
+                     loader, and the /init from init.sh next to this file
   disk-marker.raw    1 MiB raw disk whose first line is MARKER
   disk-marker.qcow2  the same data as qcow2 (only if qemu-img is installed)
   manifest.json      kernel version, package versions, sha256 of the files
@@ -52,6 +54,18 @@ INIT_SCRIPT = os.path.join(HERE, 'init.sh')
 
 KERNEL_META_PACKAGE = 'linux-image-cloud-amd64'
 BUSYBOX_PACKAGE = 'busybox-static'
+# The SSH server and the packages holding the shared libraries it needs
+# (dropbear-bin's Depends, and libtomcrypt1's libgmp10).  The build reads
+# the ELF NEEDED entries of SSH_BINARIES and fails if one of them is found
+# in none of these packages.
+SSH_PACKAGES = ('dropbear-bin', 'libc6', 'libcrypt1', 'libgmp10',
+                'libtomcrypt1', 'libtommath1', 'zlib1g')
+SSH_BINARIES = ('usr/sbin/dropbear', 'usr/bin/dropbearkey')
+# Where the libraries go in the initramfs: a directory the Debian loader
+# searches by default (no ld.so.cache is needed).
+LIB_DIR = 'lib/x86_64-linux-gnu'
+LIB_SEARCH = ('lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'lib64',
+              'lib', 'usr/lib')
 
 # Loaded by /init in dependency order (missing dependencies are pulled in
 # automatically from the modules' own "depends=" field).
@@ -61,6 +75,12 @@ MODULES = (
     'virtio_scsi', 'failover', 'net_failover', 'virtio_net', 'virtio_console',
     # ACPI power button -> /dev/input/eventN for busybox acpid.
     'button', 'evdev',
+    # The config drive: an IDE CD-ROM (ata_piix pulls in libata; sr_mod
+    # cdrom) with iso9660, or a disk with vfat (fat) and the code pages FAT
+    # names are read with.  The cloud kernel has no AHCI driver at all, so
+    # a SATA CD-ROM (q35's default) stays invisible to this guest.
+    'ata_piix', 'sr_mod', 'isofs', 'vfat', 'nls_cp437', 'nls_ascii',
+    'nls_utf8', 'nls_iso8859-1',
 )
 
 # insmod parameters.  Synchronous SCSI scanning: virtio-scsi disks exist by
@@ -78,7 +98,7 @@ MARKER = 'PYVIRT-DISK-MARKER root'
 MARKER_DISK_SIZE = 1024 * 1024
 
 # Bump when the layout of the outputs changes in a way the stamp would miss.
-BUILD_FORMAT = 1
+BUILD_FORMAT = 2
 
 STAMP = '.build-stamp.json'
 OUTPUT_FILES = ('vmlinuz', 'initrd.img', 'disk-marker.raw', 'manifest.json')
@@ -233,6 +253,109 @@ def modinfo(data):
     return info
 
 
+def elf_dynamic(data):
+    """(interpreter or None, [NEEDED sonames]) of an ELF64 LE executable."""
+    if data[:4] != b'\x7fELF' or data[4] != 2 or data[5] != 1:
+        raise BuildError('not an ELF64 little-endian file')
+    phoff, = struct.unpack_from('<Q', data, 0x20)
+    phentsize, phnum = struct.unpack_from('<HH', data, 0x36)
+    interp = None
+    dynamic = None
+    loads = []
+    for i in range(phnum):
+        base = phoff + i * phentsize
+        p_type, = struct.unpack_from('<I', data, base)
+        offset, vaddr, _paddr, filesz = struct.unpack_from('<QQQQ', data,
+                                                           base + 8)
+        if p_type == 3:     # PT_INTERP
+            interp = data[offset:offset + filesz].rstrip(b'\0').decode()
+        elif p_type == 2:   # PT_DYNAMIC
+            dynamic = (offset, filesz)
+        elif p_type == 1:   # PT_LOAD
+            loads.append((vaddr, offset, filesz))
+    if dynamic is None:
+        return interp, []
+
+    def file_offset(addr):
+        for vaddr, offset, filesz in loads:
+            if vaddr <= addr < vaddr + filesz:
+                return addr - vaddr + offset
+        raise BuildError('address %#x is in no loaded segment' % addr)
+
+    needed = []
+    strtab = None
+    offset, size = dynamic
+    for pos in range(offset, offset + size, 16):
+        tag, value = struct.unpack_from('<qQ', data, pos)
+        if tag == 0:        # DT_NULL
+            break
+        if tag == 1:        # DT_NEEDED
+            needed.append(value)
+        elif tag == 5:      # DT_STRTAB
+            strtab = file_offset(value)
+    if needed and strtab is None:
+        raise BuildError('NEEDED entries without a string table')
+    names = []
+    for index in needed:
+        end = data.index(b'\0', strtab + index)
+        names.append(data[strtab + index:end].decode())
+    return interp, names
+
+
+def resolve_in_tree(tree, path):
+    """``path`` (absolute within ``tree``) with its symlinks followed."""
+    for _ in range(40):
+        full = os.path.join(tree, path.lstrip('/'))
+        if not os.path.islink(full):
+            return full if os.path.exists(full) else None
+        target = os.readlink(full)
+        if not target.startswith('/'):
+            target = os.path.join(os.path.dirname('/' + path.lstrip('/')),
+                                  target)
+        path = os.path.normpath(target)
+    raise BuildError('too many symlinks: %s' % path)
+
+
+def resolve_libraries(tree, binaries):
+    """What the dynamically linked ``binaries`` need to run, from ``tree``.
+
+    Returns (interpreter path, {soname: file in tree}) for the binaries
+    and, recursively, the libraries they need.
+    """
+    interpreters = set()
+    found = {}
+    todo = []
+    for binary in binaries:
+        path = resolve_in_tree(tree, binary)
+        if path is None:
+            raise BuildError('%s is missing from %s'
+                             % (binary, ' '.join(SSH_PACKAGES)))
+        todo.append((binary, path))
+    while todo:
+        who, path = todo.pop()
+        with open(path, 'rb') as f:
+            interp, needed = elf_dynamic(f.read())
+        if interp:
+            interpreters.add(interp)
+        for soname in needed:
+            if soname in found:
+                continue
+            for directory in LIB_SEARCH:
+                lib = resolve_in_tree(tree, os.path.join(directory, soname))
+                if lib:
+                    break
+            else:
+                raise BuildError('%s needs %s, which none of the packages %s '
+                                 'has: add its package to SSH_PACKAGES'
+                                 % (who, soname, ' '.join(SSH_PACKAGES)))
+            found[soname] = lib
+            todo.append((soname, lib))
+    if len(interpreters) != 1:
+        raise BuildError('expected one program interpreter, found %s'
+                         % sorted(interpreters))
+    return interpreters.pop(), found
+
+
 def resolve_modules(modules_dir, wanted):
     """[(name, bytes)] for wanted modules plus dependencies, load order."""
     index = {}
@@ -343,7 +466,8 @@ def build_inputs(apt, modules):
         init = hashlib.sha256(f.read()).hexdigest()
     return {
         'format': BUILD_FORMAT,
-        'packages': apt.candidate_versions([kernel_pkg, BUSYBOX_PACKAGE]),
+        'packages': apt.candidate_versions(
+            [kernel_pkg, BUSYBOX_PACKAGE] + list(SSH_PACKAGES)),
         'kernel_package': kernel_pkg,
         'modules': list(modules),
         'marker': MARKER,
@@ -379,10 +503,69 @@ def busybox_applets(busybox):
             if line.strip()]
 
 
+# The only account: root, with a shell and a home but no password (the
+# SSH server accepts public keys only).
+ACCOUNT_FILES = {
+    'etc/passwd': ('root:x:0:0:root:/root:/bin/sh\n', 0o644),
+    'etc/shadow': ('root:*:1:0:99999:7:::\n', 0o600),
+    'etc/group': ('root:x:0:\n', 0o644),
+    'etc/shells': ('/bin/sh\n', 0o644),
+    'etc/nsswitch.conf': ('passwd: files\ngroup: files\nshadow: files\n'
+                          'hosts: files\n', 0o644),
+}
+
+
+def add_ssh_server(rootfs, tree):
+    """dropbear, the libraries it needs and the loader, from ``tree``.
+
+    Returns {soname: size} of the libraries copied.
+    """
+    interp, libs = resolve_libraries(tree, SSH_BINARIES)
+    lib_dir = os.path.join(rootfs, LIB_DIR)
+    os.makedirs(lib_dir, exist_ok=True)
+    copied = {}
+    for soname, path in sorted(libs.items()):
+        dest = os.path.join(lib_dir, soname)
+        shutil.copyfile(path, dest)
+        os.chmod(dest, 0o755)
+        copied[soname] = os.path.getsize(dest)
+    # The loader at the path the binaries name (/lib64/ld-linux...).
+    interp_dest = os.path.join(rootfs, interp.lstrip('/'))
+    os.makedirs(os.path.dirname(interp_dest), exist_ok=True)
+    if os.path.basename(interp) in libs:
+        os.symlink('/%s/%s' % (LIB_DIR, os.path.basename(interp)),
+                   interp_dest)
+    else:
+        source = resolve_in_tree(tree, interp)
+        if source is None:
+            raise BuildError('the loader %s is in none of %s'
+                             % (interp, ' '.join(SSH_PACKAGES)))
+        shutil.copyfile(source, interp_dest)
+        os.chmod(interp_dest, 0o755)
+    for binary in SSH_BINARIES:
+        dest = os.path.join(rootfs, binary)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if os.path.lexists(dest):   # a busybox applet of the same name
+            os.unlink(dest)
+        shutil.copyfile(resolve_in_tree(tree, binary), dest)
+        os.chmod(dest, 0o755)
+    for name, (text, mode) in ACCOUNT_FILES.items():
+        path = os.path.join(rootfs, name)
+        with open(path, 'w') as f:
+            f.write(text)
+        os.chmod(path, mode)
+    for d in ('etc/dropbear', 'var/log'):
+        os.makedirs(os.path.join(rootfs, d), exist_ok=True)
+    os.symlink('/run', os.path.join(rootfs, 'var/run'))
+    return copied
+
+
 def make_rootfs(rootfs, busybox, modules):
     for d in ('bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc/pyvirt',
-              'lib/modules/pyvirt', 'proc', 'sys', 'dev', 'run', 'tmp'):
+              'lib/modules/pyvirt', 'proc', 'sys', 'dev', 'run', 'tmp',
+              'mnt', 'var'):
         os.makedirs(os.path.join(rootfs, d), exist_ok=True)
+    os.makedirs(os.path.join(rootfs, 'root'), mode=0o700, exist_ok=True)
     shutil.copy2(busybox, os.path.join(rootfs, 'bin', 'busybox'))
     os.chmod(os.path.join(rootfs, 'bin', 'busybox'), 0o755)
     for applet in busybox_applets(busybox):
@@ -445,12 +628,16 @@ def build(output, force=False, modules=MODULES):
         os.unlink(stamp)
 
     extracted = {}
-    for pkg in (kernel_pkg, BUSYBOX_PACKAGE):
+    # The SSH server's packages go into one tree, as on a Debian system.
+    ssh_tree = os.path.join(work, 'ssh-packages')
+    shutil.rmtree(ssh_tree, ignore_errors=True)
+    for pkg in (kernel_pkg, BUSYBOX_PACKAGE) + SSH_PACKAGES:
         version = inputs['packages'][pkg]
         log('downloading %s %s' % (pkg, version))
         deb = apt.download(pkg, version, debs)
-        dest = os.path.join(work, pkg)
-        shutil.rmtree(dest, ignore_errors=True)
+        dest = ssh_tree if pkg in SSH_PACKAGES else os.path.join(work, pkg)
+        if pkg not in SSH_PACKAGES:
+            shutil.rmtree(dest, ignore_errors=True)
         log('extracting %s' % os.path.basename(deb))
         run(['dpkg-deb', '-x', deb, dest])
         extracted[pkg] = dest
@@ -467,6 +654,9 @@ def build(output, force=False, modules=MODULES):
     rootfs = os.path.join(work, 'rootfs')
     shutil.rmtree(rootfs, ignore_errors=True)
     make_rootfs(rootfs, busybox, loaded)
+    ssh_libs = add_ssh_server(rootfs, ssh_tree)
+    log('ssh server: %s; libraries: %s'
+        % (' '.join(SSH_BINARIES), ' '.join(sorted(ssh_libs))))
     log('writing initrd.img')
     make_initrd(rootfs, busybox, os.path.join(output, 'initrd.img'))
     shutil.copyfile(vmlinuz, os.path.join(output, 'vmlinuz.tmp'))
@@ -496,6 +686,8 @@ def build(output, force=False, modules=MODULES):
         'kernel_package': kernel_pkg,
         'packages': inputs['packages'],
         'modules': [n for n, _ in loaded],
+        'ssh_server': {'binaries': list(SSH_BINARIES),
+                       'libraries': ssh_libs},
         'files': files,
         'disks': {name: {'format': fmt, 'marker': MARKER}
                   for name, fmt in disks.items()},
@@ -509,8 +701,8 @@ def build(output, force=False, modules=MODULES):
     write_atomic(stamp, (json.dumps(inputs, indent=2, sort_keys=True) + '\n')
                  .encode())
     # Keep the .debs (cheap re-extract), drop the extracted trees.
-    for pkg in extracted:
-        shutil.rmtree(extracted[pkg], ignore_errors=True)
+    for tree in set(extracted.values()):
+        shutil.rmtree(tree, ignore_errors=True)
     shutil.rmtree(rootfs, ignore_errors=True)
     log('built %s in %.1f s (kernel %s, initrd %d KiB)'
         % (output, time.monotonic() - started, kver,

@@ -4,8 +4,10 @@
 # Reports what the guest sees on /dev/console (the serial port with
 # console=ttyS0) using the line protocol described in README.md, then keeps
 # polling for hot-plugged / unplugged disks and NICs until it is powered
-# off.  Like a cloud image, it configures every NIC with a DHCP client and
-# serves a known string over HTTP on port 80.
+# off.  Like a cloud image, it reads a config drive (label config-2) if there
+# is one (hostname, SSH keys, static addresses, user data) and starts an SSH
+# server, configures every NIC with a DHCP client (or the static address
+# network_data.json gives it) and serves a known string over HTTP on port 80.
 #
 # This file is copied verbatim into the initramfs by build.py.
 
@@ -214,13 +216,287 @@ if [ "$POWEROFF" = 1 ]; then
     poweroff -f
 fi
 
+# --- config drive ----------------------------------------------------------
+# As cloud-init's ConfigDrive source: the file system labelled config-2 (an
+# iso9660 CD-ROM or a vfat disk) is mounted read-only on /mnt/config and its
+# openstack/latest/*.json give the hostname, the SSH keys and the static
+# addresses; user_data runs later, once the NICs are configured.  Without a
+# config drive only "PYVIRT-CONFIG-DRIVE none" is printed and nothing else
+# changes.
+CONFIG_MNT=/mnt/config
+CONFIG_RUN=/run/config-drive
+CONFIG_DRIVE=0
+
+# json_flatten FILE: one "path<TAB>value" line per scalar of a JSON document
+# (busybox has no JSON parser).  path joins object keys and array indexes
+# with dots (public_keys.mykey, links.0.ethernet_mac_address); strings are
+# unescaped, and a string holding newlines gives one line per line of text.
+json_flatten() {
+    awk '
+    function hexval(h,   i, v) {
+        v = 0
+        for (i = 1; i <= length(h); i++)
+            v = v * 16 + index("0123456789abcdef", tolower(substr(h, i, 1))) - 1
+        return v
+    }
+    function utf8(c) {
+        if (c < 128) return sprintf("%c", c)
+        if (c < 2048)
+            return sprintf("%c%c", 192 + int(c / 64), 128 + c % 64)
+        return sprintf("%c%c%c", 224 + int(c / 4096),
+                       128 + int(c / 64) % 64, 128 + c % 64)
+    }
+    function path(   i, p) {
+        p = ""
+        for (i = 1; i <= depth; i++) p = p (i > 1 ? "." : "") key[i]
+        return p
+    }
+    function emit(p, v,   n, i, lines) {
+        n = split(v, lines, "\n")
+        if (n == 0) print p "\t"
+        for (i = 1; i <= n; i++)
+            if (lines[i] != "" || n == 1) print p "\t" lines[i]
+    }
+    { doc = doc $0 "\n" }
+    END {
+        n = length(doc); i = 1; depth = 0; want_key = 0
+        while (i <= n) {
+            c = substr(doc, i, 1)
+            if (c == "{") { key[++depth] = ""; type[depth] = "o"; want_key = 1; i++ }
+            else if (c == "[") { key[++depth] = 0; type[depth] = "a"; i++ }
+            else if (c == "}" || c == "]") { depth--; i++ }
+            else if (c == ",") {
+                if (type[depth] == "a") key[depth]++; else want_key = 1
+                i++
+            }
+            else if (c == ":") { want_key = 0; i++ }
+            else if (c == " " || c == "\t" || c == "\n" || c == "\r") i++
+            else if (c == "\"") {
+                s = ""; i++
+                while (i <= n) {
+                    c = substr(doc, i, 1)
+                    if (c == "\"") { i++; break }
+                    if (c == "\\") {
+                        e = substr(doc, i + 1, 1)
+                        if (e == "u") {
+                            s = s utf8(hexval(substr(doc, i + 2, 4))); i += 6
+                            continue
+                        }
+                        if (e == "n") e = "\n"
+                        else if (e == "t") e = "\t"
+                        else if (e == "r") e = "\r"
+                        else if (e == "b" || e == "f") e = ""
+                        s = s e; i += 2
+                        continue
+                    }
+                    if (match(substr(doc, i), /^[^"\\]+/)) {
+                        s = s substr(doc, i, RLENGTH); i += RLENGTH
+                    } else {
+                        s = s c; i++
+                    }
+                }
+                if (type[depth] == "o" && want_key) key[depth] = s
+                else emit(path(), s)
+            } else {
+                # number, true, false or null
+                if (match(substr(doc, i), /^[^],} \t\n\r]+/) < 1) RLENGTH = 1
+                emit(path(), substr(doc, i, RLENGTH)); i += RLENGTH
+            }
+        }
+    }' "$1"
+}
+
+# json_get FLAT PATH: the value(s) at PATH of a flattened document.
+json_get() {
+    awk -v p="$2" 'BEGIN { FS = "\t" } $1 == p {
+        sub(/^[^\t]*\t/, ""); print }' "$1"
+}
+
+find_config_drive() {
+    for label in config-2 CONFIG-2; do
+        dev=$(findfs "LABEL=$label" 2>/dev/null) && [ -b "$dev" ] && {
+            echo "$dev"
+            return 0
+        }
+    done
+    return 1
+}
+
+config_drive() {
+    mkdir -p "$CONFIG_MNT" "$CONFIG_RUN"
+    if ! dev=$(find_config_drive); then
+        echo "PYVIRT-CONFIG-DRIVE none"
+        return 1
+    fi
+    fs=-
+    for t in iso9660 vfat; do
+        if mount -t "$t" -o ro "$dev" "$CONFIG_MNT" 2>/dev/null; then
+            fs=$t
+            break
+        fi
+    done
+    if [ "$fs" = - ]; then
+        echo "PYVIRT-CONFIG-DRIVE dev=${dev#/dev/} fs=- uuid=- error=mount-failed"
+        return 1
+    fi
+    md="$CONFIG_MNT/openstack/latest/meta_data.json"
+    if [ ! -r "$md" ]; then
+        echo "PYVIRT-CONFIG-DRIVE dev=${dev#/dev/} fs=$fs uuid=- error=no-meta_data.json"
+        return 1
+    fi
+    json_flatten "$md" > "$CONFIG_RUN/meta_data"
+    uuid=$(json_get "$CONFIG_RUN/meta_data" uuid | head -n 1)
+    echo "PYVIRT-CONFIG-DRIVE dev=${dev#/dev/} fs=$fs uuid=${uuid:--}"
+    CONFIG_DRIVE=1
+    return 0
+}
+
+# Hostname: meta_data's "hostname" (nova's "<hostname>.<dhcp_domain>"); as
+# cloud-init does, the host name is its first label and /etc/hosts maps the
+# full name.
+config_hostname() {
+    fqdn=$(json_get "$CONFIG_RUN/meta_data" hostname | head -n 1 |
+           tr -cd 'A-Za-z0-9.-')
+    if [ -z "$fqdn" ]; then
+        echo "PYVIRT-HOSTNAME none"
+        return
+    fi
+    short=${fqdn%%.*}
+    if hostname "$short"; then
+        echo "$short" > /etc/hostname
+        printf '127.0.0.1 localhost\n127.0.1.1 %s %s\n' "$fqdn" "$short" \
+            > /etc/hosts
+        echo "PYVIRT-HOSTNAME name=$short fqdn=$fqdn"
+    else
+        echo "PYVIRT-HOSTNAME name=$short error=failed"
+    fi
+}
+
+# SSH keys: every line of every "public_keys" value.
+config_keys() {
+    mkdir -p /root/.ssh
+    chmod 0700 /root /root/.ssh
+    awk 'BEGIN { FS = "\t" } $1 ~ /^public_keys\./ {
+        sub(/^[^\t]*\t/, ""); if ($0 ~ /[^ ]/) print }' \
+        "$CONFIG_RUN/meta_data" > /root/.ssh/authorized_keys
+    chmod 0600 /root/.ssh/authorized_keys
+    echo "PYVIRT-KEYS count=$(wc -l < /root/.ssh/authorized_keys)"
+}
+
+# network_data.json: a NIC whose MAC has an "ipv4" (static) network gets
+# that address and its default route instead of DHCP; written as
+# $NET_RUN/static.<mac>: "address/prefix gateway|-".
+config_network() {
+    nd="$CONFIG_MNT/openstack/latest/network_data.json"
+    if [ ! -r "$nd" ]; then
+        echo "PYVIRT-NETWORK-DATA none"
+        return
+    fi
+    json_flatten "$nd" > "$CONFIG_RUN/network_data"
+    awk 'BEGIN { FS = "\t" }
+    {
+        n = split($1, p, ".")
+        if (p[1] == "links" && p[3] == "id") link_id[p[2]] = $2
+        if (p[1] == "links" && p[3] == "ethernet_mac_address")
+            link_mac[p[2]] = tolower($2)
+        if (p[1] == "networks" && n == 3) net[p[2], p[3]] = $2
+        if (p[1] == "networks" && p[3] == "routes" && n == 5)
+            route[p[2], p[4], p[5]] = $2
+        if (p[1] == "networks" && n == 3 && p[3] == "id") nets[p[2]] = 1
+        if (p[1] == "links" && p[3] == "id") links++
+    }
+    END {
+        for (i in nets) {
+            type = net[i, "type"]
+            if (type == "ipv4_dhcp" || type == "dhcp4") dhcp++
+            if (type != "ipv4") continue
+            mac = ""
+            for (l in link_id) if (link_id[l] == net[i, "link"]) mac = link_mac[l]
+            if (mac == "" || net[i, "ip_address"] == "") continue
+            gw = "-"
+            for (r = 0; (i, r, "network") in route; r++)
+                if (route[i, r, "network"] == "0.0.0.0") gw = route[i, r, "gateway"]
+            print mac, net[i, "ip_address"], net[i, "netmask"], gw
+            static++
+        }
+        printf "#links=%d dhcp=%d static=%d\n", links, dhcp, static
+    }' "$CONFIG_RUN/network_data" > "$CONFIG_RUN/static"
+    while read -r mac ip mask gw; do
+        case "$mac" in '#'*) continue ;; esac
+        eval "$(ipcalc -p "$ip" "$mask")"
+        echo "$ip/$PREFIX $gw" > "$NET_RUN/static.$mac"
+    done < "$CONFIG_RUN/static"
+    echo "PYVIRT-NETWORK-DATA $(sed -n 's/^#//p' "$CONFIG_RUN/static")"
+}
+
+# SSH server: dropbear with a host key made at boot, public keys only
+# (root's authorized_keys).
+start_ssh() {
+    mkdir -p /etc/dropbear /dev/pts
+    mount -t devpts devpts /dev/pts 2>/dev/null
+    key=/etc/dropbear/dropbear_ed25519_host_key
+    if ! dropbearkey -t ed25519 -f "$key" > /run/dropbearkey.log 2>&1; then
+        echo "PYVIRT-SSH port=22 failed (dropbearkey, see /run/dropbearkey.log)"
+        return
+    fi
+    # -F -E: foreground, log to /run/dropbear.log; -s: no passwords.
+    dropbear -F -E -s -p 22 -r "$key" -P /run/dropbear.pid \
+        > /run/dropbear.log 2>&1 &
+    i=0
+    while [ $i -lt 50 ]; do
+        if netstat -ltn 2>/dev/null | grep -q ':22 '; then
+            echo "PYVIRT-SSH port=22 started"
+            return
+        fi
+        kill -0 $! 2>/dev/null || break
+        usleep 100000
+        i=$((i + 1))
+    done
+    echo "PYVIRT-SSH port=22 failed ($(tail -n 1 /run/dropbear.log))"
+}
+
+# user_data: run when it is a script (starts with #!), once the NICs
+# present at boot have been configured (or given up on).
+run_user_data() {
+    ud="$CONFIG_MNT/openstack/latest/user_data"
+    if [ ! -r "$ud" ]; then
+        echo "PYVIRT-USERDATA none"
+        return
+    fi
+    if [ "$(head -c 2 "$ud")" != '#!' ]; then
+        echo "PYVIRT-USERDATA skipped (not a #! script)"
+        return
+    fi
+    i=0
+    while [ $i -lt 600 ]; do
+        pending=0
+        while read -r n _; do
+            [ -e "$NET_RUN/$n.done" ] || pending=1
+        done < "$NET_RUN/boot-nics"
+        [ $pending = 0 ] && break
+        usleep 100000
+        i=$((i + 1))
+    done
+    cp "$ud" /run/user-data
+    chmod 0700 /run/user-data
+    (cd / && HOME=/root /run/user-data) > /run/user-data.log 2>&1 < /dev/null
+    echo "PYVIRT-USERDATA status=$?"
+}
+
+NET_RUN=/run/pyvirt-net
+mkdir -p "$NET_RUN"
+if config_drive; then
+    config_hostname
+    config_keys
+    config_network
+fi
+
 # --- network ---------------------------------------------------------------
 # Every NIC (other than lo) present after boot or hot-plugged later is
 # brought up and configured by DHCP (busybox udhcpc), in the background so
 # that a slow or absent DHCP server holds up nothing else.  The result is one
 # PYVIRT-NET line per NIC; busybox httpd serves /srv/www on port 80.
-NET_RUN=/run/pyvirt-net
-mkdir -p "$NET_RUN" /srv/www /etc/pyvirt
+mkdir -p /srv/www /etc/pyvirt
 echo "PYVIRT-HTTP hello from the test guest" > /srv/www/index.html
 cat > /etc/pyvirt/udhcpc.script <<'SCRIPT'
 #!/bin/sh
@@ -252,19 +528,30 @@ chmod 0755 /etc/pyvirt/udhcpc.script
 ip link set lo up
 NET_HTTPD=0
 
-# net_up NAME MAC [EXTRA]: bring NAME up, run DHCP, print its line.
+# net_up NAME MAC [EXTRA]: bring NAME up, run DHCP (or set the static
+# address network_data.json gave its MAC), print its line.
 net_up() {
     n=$1
     mac=$2
     extra=$3
-    rm -f "$NET_RUN/$n.addr"
+    rm -f "$NET_RUN/$n.addr" "$NET_RUN/$n.done"
     ip link set "$n" up
-    udhcpc -f -q -n -t 20 -T 1 -A 1 -i "$n" -s /etc/pyvirt/udhcpc.script \
-        >/dev/null 2>&1
+    if [ -r "$NET_RUN/static.$mac" ]; then
+        read -r cidr gw < "$NET_RUN/static.$mac"
+        ip -4 addr flush dev "$n"
+        ip addr add "$cidr" dev "$n" && echo "$cidr" > "$NET_RUN/$n.addr"
+        if [ "$gw" != - ] && ! ip route show | grep -q '^default'; then
+            ip route add default via "$gw" dev "$n"
+        fi
+    else
+        udhcpc -f -q -n -t 20 -T 1 -A 1 -i "$n" \
+            -s /etc/pyvirt/udhcpc.script >/dev/null 2>&1
+    fi
     addr=-
     [ -r "$NET_RUN/$n.addr" ] && addr=$(cat "$NET_RUN/$n.addr")
     extra=${extra:+ $extra}
     echo "PYVIRT-NET name=$n mac=$mac$extra addr=$addr"
+    : > "$NET_RUN/$n.done"
 }
 
 # Identity of every NIC: "name sysfs-path" (as for disks).
@@ -296,6 +583,12 @@ net_poll() {
     mv "$NET_RUN/now" "$NET_RUN/known"
 }
 net_poll
+cp "$NET_RUN/known" "$NET_RUN/boot-nics"
+# While the NICs get their addresses: the SSH server, then user_data.
+if [ "$CONFIG_DRIVE" = 1 ]; then
+    start_ssh
+    run_user_data &
+fi
 
 # --- hot-plug watch --------------------------------------------------------
 uptime_s() {

@@ -28,6 +28,14 @@ It reads one JSON request per line on stdin and answers one JSON line on
 stdout (logs go to stderr)::
 
     {"op": "spawn", "network_info": [...]}  -> {"uuid": ..., "events": ...}
+    {"op": "spawn", "network_info": [...],
+     "config_drive": {"format": "iso9660" or "vfat", "hostname": ...,
+                      "key_name": ..., "key_data": ..., "user_data": ...}}
+                                            -> the same and
+                                               "config_drive_size", the
+                                               guest booted with that
+                                               config drive (see
+                                               :mod:`config_drive`)
     {"op": "console", "uuid": U}            -> {"console": "..."}
     {"op": "state", "uuid": U}              -> {"state": libvirt state}
     {"op": "diagnostics", "uuid": U}        -> {"nics": [NicDiagnostics
@@ -66,6 +74,7 @@ from oslo_serialization import jsonutils
 from nova_pyvirt.hypervisor import connection
 from tests.fixtures import driver as driver_fixture
 from tests.fixtures import embedded
+from tests.functional.network import config_drive
 from tests.functional.network import os_vif_host
 
 VSCTL = '/usr/bin/ovs-vsctl'
@@ -159,6 +168,29 @@ def main():
         fx.cleanUp()
 
 
+def spawn_with_config_drive(fx, network_info, drive):
+    """``fx.spawn()`` with a config drive made by nova's builder.
+
+    Returns the instance and the size of its drive in bytes. A stand-in
+    until the driver makes config drives itself: see :mod:`config_drive`.
+    """
+    instance, image_meta = fx.instance()
+    config_drive.prepare_instance(instance, drive['hostname'],
+                                  drive['key_name'], drive['key_data'],
+                                  drive['user_data'])
+    path = config_drive.make_drive(
+        instance, network_info,
+        os.path.join(fx.tmp, 'config-drive-%s.img' % instance.uuid),
+        drive['format'])
+    fx.network_info[instance.uuid] = network_info
+    fx.image_meta[instance.uuid] = image_meta
+    with config_drive.attached_on_define(fx.driver._host, path,
+                                         drive['format']):
+        fx.driver.spawn(fx.context, instance, image_meta, [], None, {},
+                        network_info=network_info)
+    return instance, os.path.getsize(path)
+
+
 def serve(fx, agent, instances, request):
     op = request['op']
     if op == 'spawn':
@@ -166,10 +198,16 @@ def serve(fx, agent, instances, request):
             request['network_info'])
         agent.delivered[:] = []
         started = time.monotonic()
-        instance = fx.spawn(network_info=network_info)
+        reply = {}
+        if request.get('config_drive'):
+            instance, reply['config_drive_size'] = spawn_with_config_drive(
+                fx, network_info, request['config_drive'])
+        else:
+            instance = fx.spawn(network_info=network_info)
         instances[instance.uuid] = instance
-        return {'uuid': instance.uuid, 'events': list(agent.delivered),
-                'seconds': time.monotonic() - started}
+        reply.update(uuid=instance.uuid, events=list(agent.delivered),
+                     seconds=time.monotonic() - started)
+        return reply
     instance = instances[request['uuid']]
     if op == 'console':
         return {'console': fx.console(instance)}
