@@ -19,12 +19,12 @@ parser in the guest). These tests take its shell functions out of
 made by nova's own code, without booting anything.
 """
 
-import json
 import os
 import re
 import subprocess
 
 import fixtures
+from oslo_serialization import jsonutils
 import testtools
 
 from nova.network import model as network_model
@@ -65,7 +65,7 @@ def flatten(value, path=()):
                 for line in flatten(item, path + (str(index),))]
     key = '.'.join(path)
     if not isinstance(value, str):
-        return ['%s\t%s' % (key, json.dumps(value))]
+        return ['%s\t%s' % (key, jsonutils.dumps(value))]
     lines = value.split('\n')
     return ['%s\t%s' % (key, line) for line in lines
             if line or len(lines) == 1]
@@ -93,7 +93,7 @@ class InitConfigTest(testtools.TestCase):
     def json_flatten(self, document, **dumps_args):
         path = os.path.join(self.tmp, 'doc.json')
         with open(path, 'w') as handle:
-            json.dump(document, handle, **dumps_args)
+            jsonutils.dump(document, handle, **dumps_args)
         return self.run_functions(['json_flatten'],
                                   'json_flatten %s\n' % path)
 
@@ -120,7 +120,7 @@ class InitConfigTest(testtools.TestCase):
                                     'b': 'ssh-ed25519 BBB b\nssh-rsa CCC c'}}
         path = os.path.join(self.tmp, 'doc.json')
         with open(path, 'w') as handle:
-            json.dump(document, handle)
+            jsonutils.dump(document, handle)
         out = self.run_functions(
             ['json_flatten', 'json_get'],
             'json_flatten %s > flat\njson_get flat hostname\n' % path)
@@ -155,7 +155,7 @@ class InitConfigTest(testtools.TestCase):
         os.makedirs(os.path.join(mnt, 'openstack', 'latest'))
         with open(os.path.join(mnt, 'openstack', 'latest',
                                'network_data.json'), 'w') as handle:
-            json.dump(network_data, handle)
+            jsonutils.dump(network_data, handle)
         run = os.path.join(self.tmp, 'run')
         net = os.path.join(self.tmp, 'net')
         os.mkdir(run)

@@ -34,18 +34,18 @@ A wrong password and a missing client certificate must each fail
 whose message names the URI, the auth scheme and libvirt's error.
 """
 
-import json
 import logging
 import os
 import subprocess
 import sys
-import uuid
 
 import fixtures
 from lxml import etree
 from nova import exception as nova_exception
 from nova import objects
 from nova.virt import virtapi
+from oslo_serialization import jsonutils
+from oslo_utils import uuidutils
 from oslotest import base
 from testtools import content
 
@@ -116,7 +116,7 @@ class SaslConnectionTest(base.BaseTestCase):
         super(SaslConnectionTest, self).setUp()
         _skip_unless(self, sasl=True)
         # Unique, so that finding it anywhere in the output means a leak.
-        self.password = 'pw-%s' % uuid.uuid4().hex
+        self.password = 'pw-%s' % uuidutils.generate_uuid(dashed=False)
         self.daemon = self.useFixture(remote_libvirtd.RemoteLibvirtdFixture(
             address=SASL_ADDRESS, sasl_users={USER: self.password}))
         self.tmp = self.useFixture(fixtures.TempDir()).path
@@ -144,7 +144,7 @@ class SaslConnectionTest(base.BaseTestCase):
         # The DEBUG log was really on, and holds the connection attempt.
         self.assertIn('DEBUG nova_pyvirt.hypervisor.host: Connecting to '
                       'libvirt at %s' % self.daemon.tcp_uri(), proc.stderr)
-        return json.loads(proc.stdout.strip().splitlines()[-1]), proc
+        return jsonutils.loads(proc.stdout.strip().splitlines()[-1]), proc
 
     def assertNoSecret(self, proc, *secrets):
         for secret in secrets:
@@ -163,7 +163,7 @@ class SaslConnectionTest(base.BaseTestCase):
         self.assertNoSecret(proc, self.password)
 
     def test_wrong_password_fails_init_host(self):
-        wrong = 'wrong-%s' % uuid.uuid4().hex
+        wrong = 'wrong-%s' % uuidutils.generate_uuid(dashed=False)
         auth_conf = remote_libvirtd.write_auth_conf(
             self.config_home, SASL_ADDRESS, USER, wrong)
         result, proc = self.service()

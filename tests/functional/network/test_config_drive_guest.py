@@ -30,12 +30,12 @@ on a virtio disk with a port on a subnet without DHCP, whose static
 address the guest takes from ``network_data.json``.
 """
 
-import json
 import os
 import shutil
 import subprocess
 import time
 
+from oslo_serialization import jsonutils
 from oslo_utils import uuidutils
 from testtools import content
 
@@ -159,7 +159,7 @@ class ConfigDriveGuestTest(ovs_world.OvsWorldTest):
         hostname, marker, meta_data = result.stdout.split('\n', 2)
         self.assertEqual(self.hostname, hostname)
         self.assertEqual(self.marker, marker)
-        self.assertEqual(uuid, json.loads(meta_data)['uuid'])
+        self.assertEqual(uuid, jsonutils.loads(meta_data)['uuid'])
 
     def assertRefuses(self, address):
         """Another key is refused."""

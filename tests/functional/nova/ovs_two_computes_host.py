@@ -71,12 +71,12 @@ problem); :class:`SwitchVifs` refuses both rather than plug them on the
 wrong host.
 """
 
-import json
 import subprocess
 import sys
 
 from os_vif import objects as osv_objects
 from oslo_config import cfg
+from oslo_serialization import jsonutils
 from ovsdbapp.backend.ovs_idl import connection
 from vif_plug_ovs import constants as ovs_constants
 from vif_plug_ovs import ovs as ovs_plugin
@@ -231,7 +231,7 @@ class OvsTwoComputesCase(ovs_compute_host.OvsComputeCase,
         if len(args) != 1:
             raise SystemExit('expected host2\'s switch as JSON, got %r'
                              % (args,))
-        cls.host2_switch = json.loads(args[0])
+        cls.host2_switch = jsonutils.loads(args[0])
 
     def _host2_libvirtd(self):
         return libvirtd_fixture.LibvirtdFixture(

@@ -61,12 +61,12 @@ is made per host, and what is not simulated for ``host2`` (hybrid plug)
 is in that module's docstring.
 """
 
-import json
 import os
 import subprocess
 import time
 
 import libvirt
+from oslo_serialization import jsonutils
 
 from tests.fixtures import ovs
 from tests.functional.network import ovs_world
@@ -110,7 +110,7 @@ class MigrateOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
                           for host, switch in self.switches.items()}
         host2_switch = {'pid': self.ovs_b.pid, 'db_sock': self.ovs_b.db_sock}
         self.host = on_ovs.NovaHost(self, self.ovs, module=CHILD,
-                                    args=[json.dumps(host2_switch)])
+                                    args=[jsonutils.dumps(host2_switch)])
         self.host.call('configure', vif_plugging_timeout=300,
                        vif_plugging_is_fatal=True)
         self.host.call('create_port', id=on_ovs.PORT_ID, mac=on_ovs.MAC,
