@@ -28,15 +28,23 @@ sees it: iso9660 as a read-only cdrom, vfat as a disk
 (``[DEFAULT] config_drive_format``). It is recorded with the instance's
 other local disks, so a reboot attaches it again and a cold migration
 carries it; deleting the instance directory deletes it.
+
+iso9660 drives are made by nova's builder (``genisoimage``). vfat drives
+hold the same files, from the same nova metadata, but are filled with
+``mcopy`` (mtools) instead of nova's loop mount: that needs neither root
+(a privsep mount) nor a vfat file system in the host's kernel, which
+compute hosts built as minimal as the kernels here lack.
 """
 
 import os
+import tempfile
 
 from oslo_concurrency import processutils
 from oslo_log import log as logging
 
 from nova.api.metadata import base as instance_metadata
 from nova import conf as nova_conf
+import nova.privsep.fs
 from nova.virt import configdrive
 
 from nova_pyvirt.design import request
@@ -48,8 +56,8 @@ CONF = nova_conf.CONF
 NAME = 'disk.config'
 # What each format is made with, and the option that says so.
 BUILDERS = {'iso9660': ('[DEFAULT] mkisofs_cmd', lambda: CONF.mkisofs_cmd),
-            'vfat': ('mkfs.vfat and mount (nova privsep)',
-                     lambda: 'mkfs.vfat')}
+            'vfat': ('[DEFAULT] config_drive_format = vfat',
+                     lambda: 'mkfs.vfat and mcopy')}
 
 
 def required(instance):
@@ -91,8 +99,12 @@ def create(instance, files, injected_files, admin_password, network_info):
         metadata = instance_metadata.InstanceMetadata(
             instance, content=injected_files, extra_md=extra_md,
             network_info=network_info)
-        with configdrive.ConfigDriveBuilder(instance_md=metadata) as builder:
-            builder.make_drive(path)
+        if drive_format == 'vfat':
+            _make_vfat(metadata, path)
+        else:
+            with configdrive.ConfigDriveBuilder(
+                    instance_md=metadata) as builder:
+                builder.make_drive(path)
     except (processutils.ProcessExecutionError, OSError) as exc:
         _remove_partial(path)
         option, command = BUILDERS[drive_format]
@@ -103,6 +115,27 @@ def create(instance, files, injected_files, admin_password, network_info):
         _remove_partial(path)
         raise
     return disk(path, drive_format)
+
+
+def _make_vfat(metadata, path):
+    """nova's files on a vfat file system of nova's size, without mounting."""
+    with tempfile.TemporaryDirectory(prefix='config-drive-') as tree:
+        for name, data in metadata.metadata_for_config_drive():
+            target = os.path.join(tree, name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, 'wb') as handle:
+                handle.write(data.encode('utf-8') if isinstance(data, str)
+                             else data)
+        with open(path, 'wb') as handle:
+            handle.truncate(configdrive.CONFIGDRIVESIZE_BYTES)
+        nova.privsep.fs.unprivileged_mkfs('vfat', path,
+                                          label='config-2')
+        # -s: recursively; -Q: stop at the first error; the tree's top
+        # entries go to the file system's root.
+        processutils.execute('mcopy', '-s', '-Q', '-i', path,
+                             *[os.path.join(tree, entry)
+                               for entry in sorted(os.listdir(tree))],
+                             '::/')
 
 
 def _reason(exc):

@@ -44,6 +44,9 @@ KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvZ0kP1 user@laptop'
 USER_DATA = b'#!/bin/sh\necho marker > /run/marker\n'
 HAVE_TOOLS = bool(shutil.which('genisoimage') and shutil.which('isoinfo'))
 NO_TOOLS = 'genisoimage/isoinfo (Debian package genisoimage) not installed'
+HAVE_VFAT_TOOLS = bool(shutil.which('mkfs.vfat') and shutil.which('mcopy'))
+NO_VFAT_TOOLS = ('mkfs.vfat/mcopy (Debian packages dosfstools, mtools) not '
+                 'installed')
 
 
 def metadata_instance(**kw):
@@ -86,6 +89,11 @@ def network_info():
 
 def read_iso(path, name):
     out, _err = processutils.execute('isoinfo', '-i', path, '-R', '-x', name)
+    return out
+
+
+def read_vfat(path, name):
+    out, _err = processutils.execute('mtype', '-i', path, '::' + name)
     return out
 
 
@@ -236,6 +244,49 @@ class Iso9660Test(base.BaseTestCase):
         exc = self.assertRaises(exception.ConfigDriveBuildFailed, self.build)
         self.assertIn(command, str(exc))
         self.assertIn('No such file or directory', str(exc))
+        self.assertEqual([], os.listdir(self.fx.files.path))
+
+
+class VfatTest(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        if not HAVE_VFAT_TOOLS:
+            self.skipTest(NO_VFAT_TOOLS)
+        self.fx = self.useFixture(DriveFixture())
+        self.fx.conf.set(group=None, config_drive_format='vfat')
+        self.instance = metadata_instance()
+
+    def test_same_files_on_a_vfat_disk(self):
+        drive = config_drive.create(self.instance, self.fx.files, [], None,
+                                    network_info())
+        self.assertEqual(('disk', 'raw'), (drive.device, drive.format))
+        label = processutils.execute('mlabel', '-s', '-i', drive.path,
+                                     '::')[0]
+        self.assertIn('CONFIG-2', label.upper())
+        served = instance_metadata.InstanceMetadata(
+            self.instance, network_info=network_info())
+        for name in ('meta_data.json', 'network_data.json'):
+            path = '/openstack/latest/' + name
+            on_drive = jsonutils.loads(read_vfat(drive.path, path))
+            expected = jsonutils.loads(served.lookup(path))
+            on_drive.pop('random_seed', None)
+            expected.pop('random_seed', None)
+            self.assertEqual(expected, on_drive, name)
+        self.assertEqual(USER_DATA.decode(), read_vfat(
+            drive.path, '/openstack/latest/user_data'))
+
+    def test_failure_names_the_tools_and_leaves_no_drive(self):
+        self.useFixture(fixtures.MockPatch(
+            'nova.privsep.fs.unprivileged_mkfs',
+            side_effect=processutils.ProcessExecutionError(
+                exit_code=1, stderr='mkfs.vfat: no space')))
+        exc = self.assertRaises(
+            exception.ConfigDriveBuildFailed, config_drive.create,
+            self.instance, self.fx.files, [], None, network_info())
+        self.assertIn('with mkfs.vfat and mcopy from [DEFAULT] '
+                      'config_drive_format = vfat', str(exc))
+        self.assertIn('mkfs.vfat: no space', str(exc))
         self.assertEqual([], os.listdir(self.fx.files.path))
 
 
