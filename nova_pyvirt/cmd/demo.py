@@ -346,8 +346,7 @@ def demo_run(progress, context, conf, images, network, instance, image_meta,
         if os.path.exists(instance_dir):
             leftovers.append('instance files %s' % instance_dir)
         tap = network_info[0]['devname']
-        if os.path.exists('/sys/class/net/%s' % tap) or os.path.exists(
-                '/proc/sys/net/ipv4/conf/%s' % tap):
+        if demo_network.device_exists(tap):
             leftovers.append('tap %s' % tap)
         progress.note('domains left: %d, instance files left: %s' % (
             len(driver.list_instance_uuids()),

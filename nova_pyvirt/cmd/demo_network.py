@@ -12,11 +12,12 @@
 
 """The demo's private network: what Neutron would provide, in miniature.
 
-The demo process moves itself into a network namespace of its own before
-it starts any thread (:func:`enter_private_namespace`), so everything the
-demo makes on the network (the bridge, the instance's tap, dnsmasq, the
-guest's traffic, the SSH session) stays in it and the host's own network
-is never touched; the namespace ends with the demo's last process.
+The demo process moves itself into network and mount namespaces of its
+own before it starts any thread (:func:`enter_private_namespace`), so
+everything the demo makes on the network (the bridge, the instance's tap,
+dnsmasq, the guest's traffic, the SSH session) stays in it and the host's
+own network is never touched; the namespaces end with the demo's last
+process.
 
 :class:`PrivateNetwork` stands in for Neutron: a Linux bridge with the
 gateway address, ``dnsmasq`` serving the port's fixed IP to the port's
@@ -32,6 +33,7 @@ import io
 import os
 import signal
 import subprocess
+import tempfile
 import time
 
 from oslo_concurrency import processutils
@@ -41,6 +43,7 @@ from nova.network import model as network_model
 from nova.virt import virtapi
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
 BRIDGE = 'br-demo'
 CIDR = '10.254.0.0/24'
 GATEWAY = '10.254.0.1'
@@ -54,11 +57,14 @@ class NetworkSetupError(Exception):
 
 
 def enter_private_namespace():
-    """Move this process into a new, empty network namespace.
+    """Move this process into new, empty network and mount namespaces.
 
     Must run before any thread starts: a namespace change applies to the
     calling thread only, and the threads and processes started later
     (libvirt's event loop, QEMU, privsep daemons) inherit it from there.
+    The mount namespace carries a sysfs of the new network namespace on
+    ``/sys`` (nova's device checks read ``/sys/class/net``), with the
+    host's cgroup hierarchy moved back under it for QEMU's cgroups.
     """
     if os.geteuid() != 0:
         raise NetworkSetupError(
@@ -69,10 +75,19 @@ def enter_private_namespace():
         raise NetworkSetupError('cannot enter a network namespace with %d '
                                 'threads running' % len(threads))
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNET) != 0:
+    if libc.unshare(CLONE_NEWNET | CLONE_NEWNS) != 0:
         errno = ctypes.get_errno()
-        raise NetworkSetupError('unshare(CLONE_NEWNET) failed: %s' %
-                                os.strerror(errno))
+        raise NetworkSetupError('unshare(CLONE_NEWNET | CLONE_NEWNS) '
+                                'failed: %s' % os.strerror(errno))
+    # Nothing mounted from here on reaches the host's mount table.
+    processutils.execute('mount', '--make-rprivate', '/')
+    cgroups = tempfile.mkdtemp(prefix='demo-cgroup-')
+    try:
+        processutils.execute('mount', '--rbind', '/sys/fs/cgroup', cgroups)
+        processutils.execute('mount', '-t', 'sysfs', 'sysfs', '/sys')
+        processutils.execute('mount', '--move', cgroups, '/sys/fs/cgroup')
+    finally:
+        os.rmdir(cgroups)
     _ip('link', 'set', 'lo', 'up')
 
 
@@ -84,8 +99,8 @@ def _ip(*args):
     processutils.execute('ip', *args)
 
 
-def _device_exists(name):
-    return os.path.exists('/proc/sys/net/ipv4/conf/%s' % name)
+def device_exists(name):
+    return os.path.exists('/sys/class/net/%s' % name)
 
 
 def port(port_id, mac):
@@ -158,9 +173,9 @@ class PrivateNetwork(object):
                 self.dnsmasq.wait()
             self.dnsmasq.stderr.close()
             self.dnsmasq = None
-        if _device_exists(BRIDGE):
+        if device_exists(BRIDGE):
             _ip('link', 'del', BRIDGE)
-        if _device_exists(BRIDGE):
+        if device_exists(BRIDGE):
             left.append('bridge ' + BRIDGE)
         return left
 
