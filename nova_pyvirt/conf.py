@@ -10,18 +10,27 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Options of the ``[pyvirt]`` group.
+"""Options of the ``[pyvirt]`` group, and the list of the driver's options.
 
 Importing this module registers the group on nova's global ``CONF``
 (:data:`nova.conf.CONF`), which is the object nova-compute parses its
 configuration files into. :func:`list_opts` is the ``oslo.config.opts``
-entry point used by ``oslo-config-generator --namespace nova_pyvirt``.
+entry point used by ``oslo-config-generator --namespace nova_pyvirt``; it
+also lists ``[pyvirt_sys_admin]``, the oslo.privsep options of the
+driver's privsep daemon, which oslo.privsep registers itself when
+:mod:`nova_pyvirt.privsep` is imported.
 """
+
+import copy
 
 from oslo_config import cfg
 from oslo_config import types
+from oslo_privsep import capabilities
+from oslo_privsep import priv_context
 
 import nova.conf
+
+from nova_pyvirt import privsep
 
 GROUP_NAME = 'pyvirt'
 
@@ -400,9 +409,36 @@ def register_opts(conf):
     conf.register_opts(ALL_OPTS, group=pyvirt_group)
 
 
+privsep_group = cfg.OptGroup(
+    privsep.CONFIG_SECTION,
+    title="nova-pyvirt's privsep daemon",
+    help="""
+oslo.privsep options of the daemon that runs the driver's root operations
+(lvm2, writes to volume devices, unmounting NFS exports). nova-compute
+starts it as it starts nova's own, with ``privsep-helper --privsep_context
+nova_pyvirt.privsep.sys_admin_pctxt`` through its root helper, unless
+``helper_command`` is set.
+""")
+
+
+def privsep_opts():
+    """oslo.privsep's options, with this daemon's default capabilities."""
+    opts = copy.deepcopy(priv_context.OPTS)
+    for opt in opts:
+        if opt.dest == 'capabilities':
+            opt.default = list(privsep.CAPABILITIES)
+            opt.sample_default = ','.join(
+                capabilities.CAPS_BYVALUE[cap]
+                for cap in privsep.CAPABILITIES)
+    return opts
+
+
 def list_opts():
-    """The ``oslo.config.opts`` entry point: ``[('pyvirt', [opts])]``."""
-    return [(GROUP_NAME, list(ALL_OPTS))]
+    """The ``oslo.config.opts`` entry point.
+
+    ``[('pyvirt', [opts]), (privsep group, [oslo.privsep's opts])]``.
+    """
+    return [(GROUP_NAME, list(ALL_OPTS)), (privsep_group, privsep_opts())]
 
 
 register_opts(CONF)

@@ -47,6 +47,7 @@ from nova_pyvirt.cmd import demo_network
 from nova_pyvirt import conf as pyvirt_conf
 from nova_pyvirt import driver as pyvirt_driver
 from nova_pyvirt.hypervisor import connection
+from nova_pyvirt import privsep as pyvirt_privsep
 from nova_pyvirt.storage import config_drive
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -141,9 +142,10 @@ def wait_for_console(driver, context, instance, text, count, timeout=180):
 
 
 def configure_privsep(conf):
-    """Root helpers run as the demo's own user (root), no sudo needed."""
+    """Start the privsep daemons directly: the demo already runs as root."""
     helper = os.path.join(os.path.dirname(sys.executable), 'privsep-helper')
-    conf.set_override('helper_command', helper, group='nova_sys_admin')
+    for group in ('nova_sys_admin', pyvirt_privsep.CONFIG_SECTION):
+        conf.set_override('helper_command', helper, group=group)
 
 
 @contextlib.contextmanager
@@ -361,6 +363,7 @@ def finish(progress, network, namespace, leftovers):
     """Stop the network and the root helpers; everything left behind."""
     leftovers = list(leftovers) + network.stop()
     nova.privsep.sys_admin_pctxt.stop()
+    pyvirt_privsep.sys_admin_pctxt.stop()
     deadline = time.monotonic() + 10
     while processes_in_namespace(namespace) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -16,7 +16,8 @@ Every command goes through ``oslo_concurrency.processutils.execute`` as an
 argv list, never through a shell: ``qemu-img`` (info, create, convert,
 resize), ``mkfs.ext4``, ``mkswap`` and ``fallocate``. ``qemu-img info``
 reads images that came from users, so it runs under the same CPU time and
-address space limits nova uses.
+address space limits nova uses. They run as nova-compute's user, on the
+files it owns; what needs root is in :mod:`nova_pyvirt.privsep`.
 """
 
 import contextlib

@@ -59,22 +59,28 @@ given to :class:`LvmBackend` by its creator and never guessed:
   by :meth:`LvmBackend.extent`. The loop device is what the guest gets; it
   stays attached while the volume exists.
 
-All commands run through ``processutils.execute`` as argv lists; lvm2 and
-``losetup`` need root.
+Root
+----
+lvm2, ``losetup`` and every write to a volume's device need root: they
+are entrypoints of the driver's privsep daemon
+(:mod:`nova_pyvirt.privsep.volume_group` and
+:mod:`nova_pyvirt.privsep.block_device`), which build the command lines.
+An activation only says which mode they run in (``metadata_only``). This
+module runs no command itself; loop devices are listed from sysfs.
 """
 
 import contextlib
 import dataclasses
 import os
-import re
 
 from nova import exception
 from oslo_concurrency import processutils
 from oslo_log import log as logging
-from oslo_serialization import jsonutils
 
 from nova_pyvirt.design import request
 from nova_pyvirt import exception as pyvirt_exception
+from nova_pyvirt.privsep import block_device
+from nova_pyvirt.privsep import volume_group
 from nova_pyvirt.storage import errors
 from nova_pyvirt.storage import fileops
 
@@ -88,17 +94,9 @@ SOURCE_TYPE = 'block'
 #: them with zeros first.
 VOLUME_CLEAR_CHOICES = ('none', 'zero')
 
-# lvm2's rules for volume names (lvm(8), "VALID NAMES").
-_LV_NAME = re.compile(r'^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$')
-_LV_NAME_MAX = 127
-_LV_RESERVED_PARTS = ('_cdata', '_cmeta', '_corig', '_mimage', '_mlog',
-                      '_pmspare', '_rimage', '_rmeta', '_tdata', '_tmeta',
-                      '_vdata', '_vorigin')
-_LV_RESERVED_PREFIXES = ('snapshot', 'pvmove')
-
-_DD_BLOCK = 1024 * 1024
-
-# ext4 labels hold at most 16 bytes.
+# What can go wrong in a privsep call: the command failed, the program is
+# missing, or the daemon refused the arguments.
+_COMMAND_ERRORS = (processutils.ProcessExecutionError, OSError, ValueError)
 
 
 def volume_name(path):
@@ -119,12 +117,7 @@ def volume_name(path):
 
 def valid_volume_name(name):
     """Whether lvm2 accepts ``name`` as a logical volume name."""
-    if (not name or len(name) > _LV_NAME_MAX or name in ('.', '..') or
-            not _LV_NAME.match(name)):
-        return False
-    if name.startswith(_LV_RESERVED_PREFIXES):
-        return False
-    return not any(part in name for part in _LV_RESERVED_PARTS)
+    return volume_group.valid_volume_name(name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,17 +135,9 @@ class DeviceActivation(object):
     The normal path, on hosts with device-mapper.
     """
 
-    #: Options given to every lvm2 command.
-    lvm_options = ()
-    #: Options of ``lvcreate``: answer lvm2's questions (wiping a file
-    #: system signature found on the new volume) instead of failing.
-    create_options = ('--yes',)
-    #: Options of ``lvextend``.
-    extend_options = ()
-
-    def env(self):
-        """Environment of lvm2 commands; None inherits this process's."""
-        return None
+    #: The mode of the lvm2 entrypoints (see
+    #: :mod:`nova_pyvirt.privsep.volume_group`).
+    metadata_only = False
 
     def attach(self, backend, lv):
         """The path through which ``lv``'s data is read and written."""
@@ -177,15 +162,7 @@ class MetadataOnlyActivation(DeviceActivation):
     activation=MetadataOnlyActivation())``. Production code never does.
     """
 
-    lvm_options = ('--config', 'global { activation = 0 }')
-    create_options = ('--yes', '--activate', 'n', '--zero', 'n',
-                      '--wipesignatures', 'n', '--contiguous', 'y')
-    extend_options = ('--alloc', 'contiguous')
-
-    def env(self):
-        env = dict(os.environ)
-        env.update(DM_DISABLE_UDEV='1', LVM_SUPPRESS_FD_WARNINGS='1')
-        return env
+    metadata_only = True
 
     def attach(self, backend, lv):
         extent = backend.extent(lv)
@@ -194,15 +171,8 @@ class MetadataOnlyActivation(DeviceActivation):
                     int(loop['offset']) == extent.offset and
                     int(loop['sizelimit']) == extent.size):
                 return loop['name']
-        # Direct I/O from this loop device to the PV: writes reach the PV
-        # at once instead of waiting in the PV's own page cache, where
-        # readers of what lies behind the PV (a file, when the PV is a
-        # loop device too) would not see them.
-        out, _err = fileops.execute(
-            _tool('losetup'), '--find', '--show', '--direct-io=on',
-            '--offset', str(extent.offset),
-            '--sizelimit', str(extent.size), extent.pv)
-        device = out.strip()
+        device = volume_group.attach_range(extent.pv, extent.offset,
+                                           extent.size)
         LOG.debug('Volume %(lv)s is reachable at %(dev)s (%(pv)s from '
                   'byte %(offset)d)', {'lv': lv, 'dev': device,
                                        'pv': extent.pv,
@@ -214,21 +184,15 @@ class MetadataOnlyActivation(DeviceActivation):
         for loop in loop_devices():
             if (loop['back-file'] == extent.pv and
                     int(loop['offset']) == extent.offset):
-                fileops.execute(_tool('losetup'), '--detach', loop['name'])
+                volume_group.detach_loop(loop['name'])
 
 
 def loop_devices():
-    """The host's loop devices: ``[{name, back-file, offset, sizelimit}]``."""
-    out, _err = fileops.execute(_tool('losetup'), '--list', '--json',
-                                '--output', 'NAME,BACK-FILE,OFFSET,SIZELIMIT')
-    if not out.strip():
-        return []
-    return jsonutils.loads(out).get('loopdevices', [])
+    """The host's loop devices: ``[{name, back-file, offset, sizelimit}]``.
 
-
-def _tool(name):
-    """The absolute path of ``name`` (lvm2 and util-linux live in sbin)."""
-    return fileops.find_tool(name) or name
+    Read from sysfs (as ``losetup --list`` does), which needs no privilege.
+    """
+    return volume_group.loop_devices()
 
 
 class LvmBackend(object):
@@ -280,9 +244,10 @@ class LvmBackend(object):
             (or lvm2 cannot be run).
         """
         try:
-            self._lvm('vgs', '--noheadings', '-o', 'vg_name',
-                      self.volume_group)
-        except (processutils.ProcessExecutionError, OSError) as exc:
+            if not self._vgs('vg_name'):
+                raise ValueError('volume group %s not found' %
+                                 self.volume_group)
+        except _COMMAND_ERRORS as exc:
             raise pyvirt_exception.InvalidHostConfiguration(
                 option='images_volume_group', value=self.volume_group,
                 reason='the volume group cannot be used: %s' % (
@@ -290,9 +255,7 @@ class LvmBackend(object):
 
     def capacity(self):
         """``(size, free)`` of the volume group, in bytes."""
-        report = self._report('vgs', 'vg', '-o', 'vg_size,vg_free',
-                              self.volume_group)
-        row = report[0]
+        row = self._vgs('vg_size', 'vg_free')[0]
         return int(row['vg_size']), int(row['vg_free'])
 
     def volumes(self, instance_uuid=None):
@@ -300,8 +263,9 @@ class LvmBackend(object):
 
         :param instance_uuid: only this instance's volumes.
         """
-        rows = self._report('lvs', 'lv', '-o', 'lv_name,lv_size',
-                            self.volume_group)
+        rows = volume_group.lvs(
+            self.volume_group, ['lv_name', 'lv_size'],
+            metadata_only=self.activation.metadata_only)
         prefix = '%s_' % instance_uuid if instance_uuid else ''
         return {r['lv_name']: int(r['lv_size']) for r in rows
                 if r['lv_name'].startswith(prefix)}
@@ -323,10 +287,11 @@ class LvmBackend(object):
         :raises processutils.ProcessExecutionError: no such volume.
         """
         lv = self._lv(path_or_lv)
-        rows = self._report(
-            'lvs', 'lv', '-o',
-            'lv_name,lv_size,segtype,seg_start_pe,seg_pe_ranges,'
-            'vg_extent_size', '%s/%s' % (self.volume_group, lv))
+        rows = list(volume_group.lvs(
+            self.volume_group,
+            ['lv_name', 'lv_size', 'segtype', 'seg_start_pe',
+             'seg_pe_ranges', 'vg_extent_size'], lv=lv,
+            metadata_only=self.activation.metadata_only))
         rows.sort(key=lambda r: int(r['seg_start_pe']))
         pv = None
         first = last = None
@@ -351,7 +316,8 @@ class LvmBackend(object):
         if (last - first + 1) * extent_size != size:
             raise ValueError('volume %s: extents %d-%d do not hold its %d '
                              'bytes' % (lv, first, last, size))
-        pvs = self._report('pvs', 'pv', '-o', 'pv_name,pe_start', pv)
+        pvs = volume_group.pvs(pv, ['pv_name', 'pe_start'],
+                               metadata_only=self.activation.metadata_only)
         return Extent(pv=pv, offset=int(pvs[0]['pe_start']) +
                       first * extent_size, size=size)
 
@@ -377,12 +343,7 @@ class LvmBackend(object):
                 flavor_size=size, image_size=base.virtual_size)
         lv = volume_name(path)
         with self._creating('root', lv, size) as device:
-            # -n: write into the existing volume instead of creating a
-            # file; -t none: O_DIRECT, so the data is on the volume when
-            # qemu-img returns (its default, unsafe, never flushes).
-            fileops.execute(_tool('qemu-img'), 'convert', '-n', '-t', 'none',
-                            '-f', base.format, '-O', FORMAT,
-                            base.path, device)
+            block_device.write_image(base.path, base.format, device)
         return self._local_disk(name or os.path.basename(path), device)
 
     def create_blank(self, path, size_bytes, name, label='ephemeral0',
@@ -398,7 +359,7 @@ class LvmBackend(object):
         lv = volume_name(path)
         with self._creating('ephemeral', lv, size_bytes) as device:
             if mkfs is not None:
-                fileops.mkfs_ext4(mkfs, device, label)
+                block_device.format_ext4(device, label)
         return self._local_disk(name, device)
 
     def create_swap(self, path, size_bytes, name=None):
@@ -411,7 +372,7 @@ class LvmBackend(object):
                 kind='swap', path=self.device_path(lv),
                 reason='mkswap is not installed (package util-linux)')
         with self._creating('swap', lv, size_bytes) as device:
-            fileops.mkswap(tool, device)
+            block_device.format_swap(device)
         return self._local_disk(name or os.path.basename(path), device)
 
     def resize(self, path, size_bytes, name=None):
@@ -435,9 +396,9 @@ class LvmBackend(object):
                     lv, current, size_bytes))
         if size_bytes > current:
             self.activation.detach(self, lv)
-            self._lvm('lvextend', *(list(self.activation.extend_options) + [
-                '-L', '%db' % size_bytes,
-                '%s/%s' % (self.volume_group, lv)]))
+            volume_group.lvextend(
+                self.volume_group, lv, size_bytes,
+                metadata_only=self.activation.metadata_only)
         device = self.activation.attach(self, lv)
         return self._local_disk(name or lv.partition('_')[2], device)
 
@@ -484,18 +445,9 @@ class LvmBackend(object):
             return path_or_lv
         return volume_name(path_or_lv)
 
-    def _lvm(self, command, *args):
-        cmd = [_tool(command)] + list(self.activation.lvm_options) + list(
-            args)
-        return fileops.execute(*cmd, env_variables=self.activation.env())
-
-    def _report(self, command, kind, *args):
-        out, _err = self._lvm(command, '--reportformat', 'json',
-                              '--units', 'b', '--nosuffix', *args)
-        rows = []
-        for report in jsonutils.loads(out).get('report', []):
-            rows.extend(report.get(kind, []))
-        return rows
+    def _vgs(self, *fields):
+        return volume_group.vgs(self.volume_group, list(fields),
+                                metadata_only=self.activation.metadata_only)
 
     @contextlib.contextmanager
     def _creating(self, kind, lv, size):
@@ -508,9 +460,10 @@ class LvmBackend(object):
         if lv in self.volumes():
             raise errors.DiskExists(kind=kind, path=device)
         try:
-            self._lvm('lvcreate', *(list(self.activation.create_options) + [
-                '-L', '%db' % size, '-n', lv, self.volume_group]))
-        except processutils.ProcessExecutionError as exc:
+            volume_group.lvcreate(
+                self.volume_group, lv, size,
+                metadata_only=self.activation.metadata_only)
+        except _COMMAND_ERRORS as exc:
             raise errors.DiskCreationFailed(kind=kind, path=device,
                                             reason=_describe(exc)) from exc
         done = False
@@ -543,9 +496,10 @@ class LvmBackend(object):
             if clear and self.volume_clear == 'zero':
                 self._zero(lv)
             self.activation.detach(self, lv)
-            self._lvm('lvremove', '--force',
-                      '%s/%s' % (self.volume_group, lv))
-        except (processutils.ProcessExecutionError, ValueError) as exc:
+            volume_group.lvremove(
+                self.volume_group, lv,
+                metadata_only=self.activation.metadata_only)
+        except _COMMAND_ERRORS as exc:
             raise exception.VolumesNotRemoved(
                 reason='%s/%s: %s' % (self.volume_group, lv,
                                       _describe(exc))) from exc
@@ -555,10 +509,7 @@ class LvmBackend(object):
     def _zero(self, lv):
         size = self.volumes()[lv]
         device = self.activation.attach(self, lv)
-        fileops.execute(_tool('dd'), 'if=/dev/zero', 'of=%s' % device,
-                        'bs=%d' % _DD_BLOCK, 'count=%d' % size,
-                        'iflag=count_bytes', 'oflag=direct',
-                        'conv=fdatasync')
+        block_device.zero(device, size)
 
 
 def _describe(exc):

@@ -56,11 +56,13 @@ Two transports, chosen with ``[pyvirt] iscsi_transport``:
     The host logs in with its kernel initiator (open-iscsi) through
     os-brick's ``ISCSIConnector``, as nova's libvirt driver does, and the
     guest gets the block device os-brick found (``<disk type='block'>``);
-    os-brick handles CHAP, and tries the portals in turn. The commands run
-    through os-brick's privsep helpers and nova's root helper. The project's
-    test machines have no ``iscsi_tcp`` kernel module, so no kernel login
-    can happen there: this transport is tested only at os-brick's boundary
-    (its connector replaced by a test double), never end to end.
+    os-brick handles CHAP, and tries the portals in turn. The connector is
+    made as nova makes it, with no executor of the driver's own, so its root
+    commands run in os-brick's privsep daemon (``[privsep_osbrick]``). The
+    project's test machines have no ``iscsi_tcp`` kernel module, so no
+    kernel login can happen there: this transport is tested only at
+    os-brick's boundary (its connector replaced by a test double), never
+    end to end.
 
 Extending: with ``kernel``, os-brick rescans the device and reports its new
 size. With ``qemu``, the new size is read from the target with libiscsi's

@@ -59,11 +59,18 @@ Two transports, chosen with ``[pyvirt] nfs_transport``:
     cannot be asked, the export stays mounted: a stale mount costs nothing,
     unmounting a file a guest still uses costs its data.
 
-    ``mount`` and ``umount`` run as root through ``processutils`` with
-    nova's root helper (``[DEFAULT] rootwrap_config``; not used when
-    nova-compute already runs as root). The test suite runs where there is
-    no kernel NFS client (``mount -t nfs`` cannot work), so this transport
-    is tested against os-brick's and ``umount``'s command lines only; the
+    Root: os-brick runs ``mount`` through its own privsep daemon
+    (``[privsep_osbrick]``, the ``os_brick.privileged.default`` context
+    nova-compute starts for os-brick's connectors too); ``umount``, which
+    os-brick has no call for, is the driver's privsep entrypoint
+    :func:`nova_pyvirt.privsep.mounts.umount_nfs`. The mount point itself
+    is made by os-brick as nova-compute's user (``mkdir -p``) and removed
+    by the driver the same way, so ``nfs_mount_point_base`` must belong to
+    that user, as nova's own ``[libvirt] nfs_mount_point_base`` does. The
+    test suite runs where there is no kernel NFS client (``mount -t nfs``
+    cannot work): this transport is tested against os-brick's and
+    ``umount``'s command lines, and a mount attempt from an unprivileged
+    process reaches the kernel and fails with the kernel's own error; the
     ``qemu`` transport is tested against a real NFS server and guest.
 
 Extending needs nothing on the host: cinder grows the file, and the driver
@@ -83,6 +90,7 @@ from oslo_log import log as logging
 from nova import exception
 from nova import utils as nova_utils
 
+from nova_pyvirt.privsep import mounts as privsep_mounts
 from nova_pyvirt import volume
 from nova_pyvirt import xml
 from nova_pyvirt.xml import devices
@@ -234,9 +242,13 @@ class NFSVolumeDriver(volume.VolumeDriver):
     # -- mount transport -------------------------------------------------
 
     def _client(self):
+        # No executor of our own: os-brick then runs mount through its
+        # privsep daemon. The root helper is the argument nova hands
+        # os-brick's connectors too; os-brick's executor ignores it (its
+        # daemon starts through the root helper nova-compute gives
+        # oslo.privsep when it starts, or [privsep_osbrick] helper_command).
         return remotefs.RemoteFsClient(
             'nfs', nova_utils.get_root_helper(),
-            execute=processutils.execute,
             nfs_mount_point_base=self.conf.pyvirt.nfs_mount_point_base,
             nfs_mount_options=self.conf.pyvirt.nfs_mount_options)
 
@@ -314,16 +326,16 @@ class NFSVolumeDriver(volume.VolumeDriver):
 
     def _umount(self, connection_info, export, mountpoint):
         try:
-            processutils.execute('umount', mountpoint, run_as_root=True,
-                                 root_helper=nova_utils.get_root_helper())
-        except processutils.ProcessExecutionError as exc:
-            # As nova does: the detach already happened; a busy mount is
-            # left for the next disconnect rather than failing this one.
+            privsep_mounts.umount_nfs(mountpoint)
+        except (processutils.ProcessExecutionError, ValueError) as exc:
+            # As nova does: the detach already happened; a busy mount (or
+            # one the daemon refuses: no longer NFS) is left for the next
+            # disconnect rather than failing this one.
             LOG.error('NFS volume %(vol)s: could not unmount export '
                       '%(export)s from %(mp)s: %(err)s',
                       {'vol': _volume_name(connection_info),
                        'export': export, 'mp': mountpoint,
-                       'err': exc.stderr or exc})
+                       'err': getattr(exc, 'stderr', None) or exc})
             return
         self._remove_mountpoint(mountpoint)
 

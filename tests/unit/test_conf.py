@@ -44,11 +44,12 @@ EXPECTED_OPTS = {
 
 class TestListOpts(base.BaseTestCase):
 
-    def test_one_group(self):
+    def test_groups(self):
+        # [pyvirt], then the oslo.privsep options of the driver's daemon.
         listing = pyvirt_conf.list_opts()
-        self.assertEqual(1, len(listing))
+        self.assertEqual(['pyvirt', 'pyvirt_sys_admin'],
+                         [getattr(g, 'name', g) for g, _opts in listing])
         group, opts = listing[0]
-        self.assertEqual('pyvirt', group)
         names = [o.name for o in opts]
         self.assertEqual(sorted(set(names)), sorted(names))
         self.assertTrue(EXPECTED_OPTS.issubset(names),
@@ -171,3 +172,7 @@ class TestSampleConfig(base.BaseTestCase):
                       sample)
         for opt in pyvirt_conf.list_opts()[0][1]:
             self.assertIn('#%s =' % opt.name, sample)
+        # The driver's privsep daemon, with its own default capabilities.
+        self.assertIn('\n[pyvirt_sys_admin]\n', sample)
+        self.assertIn('#capabilities = CAP_SYS_ADMIN,CAP_IPC_LOCK\n', sample)
+        self.assertIn('#helper_command = <None>\n', sample)

@@ -15,7 +15,9 @@
 ``xml -> design -> {hypervisor, storage, volume, network} ->
 {migration, report} -> driver -> cmd``: a package imports only from
 packages before it, only ``driver``, ``conf`` and ``exception`` sit at the
-top, and no two modules share a name.
+top, and no two modules share a name. ``privsep`` (the root operations,
+imported by the privsep daemon on its own) is below everything and
+imports nothing else of the project.
 """
 
 import ast
@@ -30,6 +32,7 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 # Each layer may import from the layers before it; packages in one layer
 # do not import each other.
 LAYERS = (
+    ('privsep',),
     ('conf', 'exception'),
     ('xml',),
     ('design',),
@@ -99,6 +102,31 @@ class LayoutTest(base.BaseTestCase):
                     wrong.append('%s imports %s' % (
                         os.path.relpath(path, PACKAGE), target))
         self.assertEqual([], sorted(set(wrong)))
+
+    def test_privsep_imports_nothing_of_the_project(self):
+        # The daemon imports this package and must not drag in nova or
+        # the rest of the driver.
+        wrong = []
+        for path in _modules():
+            if _unit(path) != 'privsep':
+                continue
+            with open(path) as source:
+                tree = ast.parse(source.read())
+            for node in ast.walk(tree):
+                names = []
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                elif isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                for name in names:
+                    top = name.split('.')[0]
+                    if top == 'nova' or (
+                            top == 'nova_pyvirt' and
+                            name not in ('nova_pyvirt',
+                                         'nova_pyvirt.privsep')):
+                        wrong.append('%s imports %s' % (
+                            os.path.relpath(path, PACKAGE), name))
+        self.assertEqual([], wrong)
 
     def test_no_two_modules_share_a_name(self):
         by_name = collections.defaultdict(list)

@@ -116,6 +116,13 @@ class TestWheel(base.BaseTestCase):
                 if name.endswith('.py'):
                     self.assertIn('%s/%s' % (rel, name), self.names)
 
+    def test_ships_rootwrap_filter(self):
+        # Installed as <prefix>/etc/nova/rootwrap.d/pyvirt.filters, beside
+        # nova's compute.filters.
+        data = '%s.data/data/etc/nova/rootwrap.d/pyvirt.filters' % (
+            self.dist_info[:-len('.dist-info')])
+        self.assertIn(data, self.names)
+
     def test_ships_no_tests(self):
         self.assertEqual(
             [], sorted(n for n in self.names if n.startswith('tests/')))

@@ -19,6 +19,11 @@ over the volume's range of the physical volume. The tests check lvm2's own
 view (``lvs``) and read the volumes' bytes straight from the file behind
 the physical volume, at the offset lvm2's metadata gives.
 
+The backend's commands run in the driver's privsep daemon, started for
+real (:class:`tests.fixtures.privsep.RootDaemon`): root, with only its
+capabilities. ``tests/functional/privileges`` runs the same paths from an
+unprivileged process.
+
 The last test boots the test guest with its root disk on a volume, through
 the driver, and reads the image's marker from the guest's console.
 """
@@ -34,12 +39,15 @@ from nova import exception
 
 from nova_pyvirt.design import request
 from nova_pyvirt import exception as pyvirt_exception
+from nova_pyvirt.privsep import block_device
+from nova_pyvirt.privsep import volume_group
 from nova_pyvirt.storage import backends
 from nova_pyvirt.storage import errors
 from nova_pyvirt.storage import fileops
 from nova_pyvirt.storage import imagecache
 from nova_pyvirt.storage import lvm
 from tests.fixtures import lvm as lvm_fixture
+from tests.fixtures import privsep as privsep_fixture
 from tests.unit.storage import fakes
 
 MiB = 1024 * 1024
@@ -59,6 +67,7 @@ class LvmTestBase(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
+        self.useFixture(privsep_fixture.RootDaemon())
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.vgfx = self.useFixture(lvm_fixture.VolumeGroupFixture(
             size=self.VG_SIZE, directory=self.tmp))
@@ -142,7 +151,7 @@ class TestRootVolume(LvmTestBase):
         base_image = self.cached_image()
         other = lvm.volume_name(os.path.join(self.tmp, 'other', 'disk'))
         self.vgfx.lvm('lvcreate', *(list(
-            self.vgfx.activation.create_options) + [
+            volume_group.METADATA_ONLY_CREATE_OPTIONS) + [
             '-L', '12m', '-n', other, self.vgfx.vg]))
 
         self.backend.create_root(base_image, self.path('disk'), 32 * MiB)
@@ -174,7 +183,7 @@ class TestRootVolume(LvmTestBase):
         exc = self.assertRaises(errors.DiskCreationFailed,
                                 self.backend.create_root, gone,
                                 self.path('disk'), 16 * MiB)
-        self.assertIn('qemu-img', str(exc))
+        self.assertIn('%s does not exist' % gone.path, str(exc))
         self.assertIn('/dev/%s/%s_disk' % (self.vgfx.vg, self.uuid),
                       str(exc))
         self.assertNoVolumes()
@@ -192,16 +201,12 @@ class TestRootVolume(LvmTestBase):
         class Killed(BaseException):
             pass
 
-        real = fileops.execute
-
-        def execute(*cmd, **kwargs):
-            if os.path.basename(cmd[0]) == 'qemu-img':
-                raise Killed()
-            return real(*cmd, **kwargs)
+        def write_image(*args, **kwargs):
+            raise Killed()
 
         base_image = self.cached_image()
-        self.useFixture(fixtures.MonkeyPatch(
-            'nova_pyvirt.storage.fileops.execute', execute))
+        self.useFixture(fixtures.MockPatchObject(
+            block_device, 'write_image', write_image))
         self.assertRaises(Killed, self.backend.create_root,
                           base_image, self.path('disk'), 16 * MiB)
         self.assertNoVolumes()
@@ -344,6 +349,7 @@ class TestGuestOnVolumes(base.BaseTestCase):
         super().setUp()
         # Created first, cleaned up last: after the driver fixture has
         # destroyed the guest that holds the loop devices open.
+        self.useFixture(privsep_fixture.RootDaemon())
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.vgfx = self.useFixture(lvm_fixture.VolumeGroupFixture(
             size=3 * GiB, directory=self.tmp))

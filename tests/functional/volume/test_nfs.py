@@ -20,8 +20,9 @@ serial console (``PYVIRT-DISK`` lines, see tools/guest_image/README.md) and
 what the guest wrote is read back from the server over NFS.
 
 The ``mount`` transport needs a kernel NFS client, which the project's test
-machines lack: there the test checks that attaching fails, saying so, and
-leaves nothing attached.
+machines lack: there the test checks that attaching fails with the kernel's
+refusal (the mount runs in os-brick's privsep daemon, started as root),
+saying so, and leaves nothing attached.
 """
 
 import os
@@ -33,6 +34,7 @@ from oslo_utils import uuidutils
 from nova_pyvirt.volume import nfs
 from tests.fixtures import driver as driver_fixture
 from tests.fixtures import ganesha
+from tests.fixtures import privsep as privsep_fixture
 from tests.functional.volume import base as volume_base
 from tests.guest_console import disk_reports
 from tests.guest_console import removed_reports
@@ -158,6 +160,10 @@ class MountTransportTest(NFSVolumeTestCase):
                 self.skipTest('this host has a kernel NFS client; this '
                               'test is about hosts without one')
         super(MountTransportTest, self).setUp()
+        # os-brick mounts through its privsep daemon, started as root as on
+        # a compute host.
+        from os_brick import privileged as brick_privileged
+        self.useFixture(privsep_fixture.RootDaemon(brick_privileged.default))
 
     def test_attach_fails_naming_volume_and_export(self):
         instance = self.fx.spawn()
@@ -169,6 +175,9 @@ class MountTransportTest(NFSVolumeTestCase):
         message = str(exc)
         self.assertIn(volume_id, message)
         self.assertIn(self.nfs.export, message)
+        # The mount reached the kernel, which has no NFS client.
+        self.assertTrue('No such device' in message or
+                        "unknown filesystem type 'nfs'" in message, message)
         self.assertEqual([], self.volume_disks(instance))
         self.assertNotIn('name=vdb', self.fx.console(instance))
         # Nothing mounted, no mount point left behind.

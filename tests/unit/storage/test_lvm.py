@@ -14,7 +14,10 @@
 
 lvm2 is replaced by :class:`FakeLvm`, which keeps volumes in a dict and
 answers ``vgs``/``lvs``/``pvs`` as lvm2's JSON reports do; the real lvm2
-runs in ``tests/functional/storage/test_lvm.py``.
+runs in ``tests/functional/storage/test_lvm.py``. The commands are run by
+the driver's privsep entrypoints, answered in the test process
+(:class:`tests.fixtures.privsep.InProcessDaemons`): each fake command
+records the privsep context it ran under.
 """
 
 import os
@@ -28,10 +31,12 @@ from oslotest import base
 
 from nova_pyvirt.design import request
 from nova_pyvirt import exception as pyvirt_exception
+from nova_pyvirt.privsep import _process
 from nova_pyvirt.storage import backends
 from nova_pyvirt.storage import errors
 from nova_pyvirt.storage import imagecache
 from nova_pyvirt.storage import lvm
+from tests.fixtures import privsep as privsep_fixture
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -59,14 +64,18 @@ class FakeLvm(object):
 
     ``volumes`` maps names to ``[(first_pe, last_pe), ...]`` segments on
     ``/dev/pv0``; ``fail`` maps a command name to the stderr it fails with.
+    ``contexts`` holds the privsep context each command ran under
+    (``daemons.current()``).
     """
 
-    def __init__(self, vg='vg0'):
+    def __init__(self, vg='vg0', daemons=None):
         self.vg = vg
+        self.daemons = daemons
         self.volumes = {}
         self.loops = []
         self.calls = []
         self.envs = []
+        self.contexts = []
         self.fail = {}
         self.next_pe = 0
 
@@ -74,6 +83,8 @@ class FakeLvm(object):
         cmd = list(cmd)
         self.calls.append(cmd)
         self.envs.append(kwargs.get('env_variables'))
+        self.contexts.append(self.daemons.current() if self.daemons
+                             else None)
         tool = os.path.basename(cmd[0])
         if tool in self.fail:
             raise failure(cmd, self.fail[tool])
@@ -84,8 +95,21 @@ class FakeLvm(object):
     def commands(self):
         return [os.path.basename(c[0]) for c in self.calls]
 
-    def call(self, tool):
-        return next(c for c in self.calls if os.path.basename(c[0]) == tool)
+    def call(self, tool, subcommand=None):
+        return next(c for c in self.calls if os.path.basename(c[0]) == tool
+                    and (subcommand is None or c[1] == subcommand))
+
+    def is_block_device(self, path):
+        """The fake host's block devices: the PV, volumes, loop devices."""
+        return path == '/dev/pv0' or path in [
+            x['name'] for x in self.loops] or path in [
+            '/dev/%s/%s' % (self.vg, name) for name in self.volumes]
+
+    def _qemu_img(self, cmd):
+        if cmd[1] == 'info':
+            return jsonutils.dumps({'format': cmd[cmd.index('-f') + 1],
+                                    'virtual-size': 16 * MiB})
+        return ''
 
     def _vgs(self, cmd):
         if cmd[-1] != self.vg:
@@ -157,13 +181,23 @@ class LvmUnitBase(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.lvm = FakeLvm()
-        self.useFixture(fixtures.MonkeyPatch(
-            'nova_pyvirt.storage.fileops.execute', self.lvm))
-        self.useFixture(fixtures.MonkeyPatch(
-            'nova_pyvirt.storage.fileops.find_tool',
-            lambda name: '/usr/sbin/' + name))
-        self.base = imagecache.CachedImage('/cache/abc', 'qcow2', 16 * MiB)
+        self.daemons = self.useFixture(privsep_fixture.InProcessDaemons())
+        self.lvm = FakeLvm(daemons=self.daemons)
+        self.useFixture(fixtures.MockPatchObject(
+            processutils, 'execute', self.lvm))
+        for module in ('nova_pyvirt.storage.fileops',
+                       'nova_pyvirt.privsep._process'):
+            self.useFixture(fixtures.MonkeyPatch(
+                module + '.find_tool', lambda name: '/usr/sbin/' + name))
+        self.useFixture(fixtures.MockPatchObject(
+            _process, 'is_block_device', self.lvm.is_block_device))
+        self.useFixture(fixtures.MockPatchObject(
+            _process, 'loop_devices', lambda: list(self.lvm.loops)))
+        # The cached image is a real file: the daemon checks what it reads.
+        cache = self.useFixture(fixtures.TempDir()).path
+        path = os.path.join(cache, 'abc')
+        open(path, 'wb').close()
+        self.base = imagecache.CachedImage(path, 'qcow2', 16 * MiB)
 
     def path(self, name):
         return os.path.join('/instances', UUID, name)
@@ -209,13 +243,20 @@ class TestConfiguration(LvmUnitBase):
         self.assertIn('Volume group "nope" not found', str(exc))
 
     def test_lvm2_not_installed(self):
-        def missing(*cmd, **kwargs):
-            raise FileNotFoundError(2, 'No such file or directory')
+        def missing(name):
+            raise FileNotFoundError(2, '%s is not installed' % name)
         self.useFixture(fixtures.MonkeyPatch(
-            'nova_pyvirt.storage.fileops.execute', missing))
+            'nova_pyvirt.privsep._process.find_tool', missing))
         exc = self.assertRaises(pyvirt_exception.InvalidHostConfiguration,
                                 lvm.LvmBackend, 'vg0')
         self.assertIn('images_volume_group', str(exc))
+        self.assertIn('vgs is not installed', str(exc))
+
+    def test_invalid_volume_group_name_runs_nothing(self):
+        exc = self.assertRaises(pyvirt_exception.InvalidHostConfiguration,
+                                lvm.LvmBackend, 'vg0 --config x')
+        self.assertIn('invalid volume group name', str(exc))
+        self.assertEqual([], self.lvm.calls)
 
     def test_backend_for(self):
         backend = backends.backend_for(conf(images_type='lvm',
@@ -264,14 +305,19 @@ class TestDeviceActivation(LvmUnitBase):
         self.assertEqual(['/usr/sbin/lvcreate', '--yes', '-L', '%db' % GiB,
                           '-n', lv, 'vg0'], self.lvm.call('lvcreate'))
         self.assertEqual(['/usr/sbin/qemu-img', 'convert', '-n', '-t',
-                          'none', '-f', 'qcow2', '-O', 'raw', '/cache/abc',
-                          '/dev/vg0/%s' % lv], self.lvm.call('qemu-img'))
+                          'none', '-f', 'qcow2', '-O', 'raw', self.base.path,
+                          '/dev/vg0/%s' % lv],
+                         self.lvm.call('qemu-img', 'convert'))
         # The normal path: no metadata-only options, no loop devices, the
         # service's own environment.
         for cmd in self.lvm.calls:
             self.assertNotIn('--config', cmd)
         self.assertNotIn('losetup', self.lvm.commands())
         self.assertEqual({None}, set(self.lvm.envs))
+        # Every command ran in the driver's privsep daemon.
+        self.assertEqual({'pyvirt_sys_admin'}, set(self.lvm.contexts))
+        self.assertEqual(['vgs', 'lvs', 'lvcreate', 'write_image'],
+                         self.daemons.names())
 
     def test_root_sizes(self):
         backend = self.backend()
@@ -472,7 +518,8 @@ class TestMetadataOnlyActivation(LvmUnitBase):
                          [c for c in self.lvm.calls
                           if '--find' in c][0])
         self.assertEqual('/dev/loop10', disk.path)
-        self.assertEqual('/dev/loop10', self.lvm.call('qemu-img')[-1])
+        self.assertEqual('/dev/loop10',
+                         self.lvm.call('qemu-img', 'convert')[-1])
         for cmd, env in zip(self.lvm.calls, self.lvm.envs):
             if os.path.basename(cmd[0]) in ('vgs', 'lvs', 'pvs', 'lvcreate'):
                 self.assertEqual(METADATA_ONLY, cmd[1:3])

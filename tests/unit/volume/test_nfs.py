@@ -17,7 +17,9 @@ against a real NFS server and guest in the functional tests. The ``mount``
 transport cannot run on the project's machines (no kernel NFS client), so
 it is tested at the boundary where os-brick and the driver leave Python:
 the argv of each command (``processutils.execute``) and the mount table,
-both replaced by :class:`FakeHost`.
+both replaced by :class:`FakeHost`, and the privsep daemon each command
+ran in (os-brick's and the driver's, answered in the test process by
+:class:`tests.fixtures.privsep.InProcessDaemons`).
 """
 
 import hashlib
@@ -33,16 +35,19 @@ from oslotest import base
 
 from nova_pyvirt.design import disks as design_disks
 from nova_pyvirt.design import request
+from nova_pyvirt.privsep import mounts as privsep_mounts
 from nova_pyvirt import volume
 from nova_pyvirt.volume import nfs
 from nova_pyvirt import xml
 from tests import design_support
+from tests.fixtures import privsep as privsep_fixture
 
 EXPORT = '192.0.2.10:/srv/cinder'
 VOLUME_ID = '5a1f0c57-47a4-4b8e-9c42-6d6c6f1a9d01'
 INSTANCE = types.SimpleNamespace(uuid='11111111-2222-4333-8444-555555555555')
 OTHER = types.SimpleNamespace(uuid='99999999-2222-4333-8444-555555555555')
-ROOT_HELPER = 'sudo nova-rootwrap /etc/nova/rootwrap.conf'
+BRICK = 'privsep_osbrick'
+PYVIRT = 'pyvirt_sys_admin'
 
 
 def connection_info(name='volume-%s' % VOLUME_ID, export=EXPORT,
@@ -82,13 +87,15 @@ class FakeDomain(object):
 class FakeHost(object):
     """libvirt domains, the mount table and the commands of a host.
 
-    Every ``processutils.execute`` call is recorded as ``(argv, kwargs)``.
-    ``mount -t nfs`` and ``umount`` change the mount table, which both
-    os-brick and the driver read from the file ``mounts``; ``failures``
-    maps a command name to the stderr it fails with.
+    Every ``processutils.execute`` call is recorded as ``(argv, kwargs,
+    privsep context it ran in)``. ``mount -t nfs`` and ``umount`` change
+    the mount table, which os-brick, the driver and its privsep entrypoint
+    read from the file ``mounts``; ``failures`` maps a command name to the
+    stderr it fails with.
     """
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, daemons):
+        self.daemons = daemons
         self.domains = []
         self.list_error = None
         self.commands = []
@@ -113,7 +120,7 @@ class FakeHost(object):
         return {mp: src for mp, src in self.table.items()}
 
     def execute(self, *argv, **kwargs):
-        self.commands.append((list(argv), kwargs))
+        self.commands.append((list(argv), kwargs, self.daemons.current()))
         name = argv[0]
         if name in self.failures:
             raise processutils.ProcessExecutionError(
@@ -130,7 +137,12 @@ class FakeHost(object):
         return '', ''
 
     def argvs(self, name=None):
-        return [argv for argv, _kw in self.commands
+        return [argv for argv, _kw, _ctx in self.commands
+                if name is None or argv[0] == name]
+
+    def ran(self, name=None):
+        """``[(argv, privsep context)]`` of the commands run."""
+        return [(argv, ctx) for argv, _kw, ctx in self.commands
                 if name is None or argv[0] == name]
 
 
@@ -145,15 +157,20 @@ class NFSDriverTestCase(base.BaseTestCase):
         self.base_dir = os.path.join(self.tmp, 'mnt')
         self.conf.set(nfs_transport=self.transport,
                       nfs_mount_point_base=self.base_dir)
-        self.conf.set(group='workarounds', disable_rootwrap=False)
-        self.host = FakeHost(self.tmp)
+        self.daemons = self.useFixture(privsep_fixture.InProcessDaemons())
+        self.host = FakeHost(self.tmp, self.daemons)
         self.useFixture(fixtures.MockPatchObject(
             processutils, 'execute', side_effect=self.host.execute))
+        # Commands by name, as os-brick runs them.
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_pyvirt.privsep._process.find_tool', lambda name: name))
         self.useFixture(fixtures.MockPatch(
             'os_brick.remotefs.remotefs.RemoteFsClient._read_mounts',
             self.host.read_mounts))
         self.useFixture(fixtures.MockPatchObject(
             nfs, 'MOUNTS_FILE', self.host.mounts))
+        self.useFixture(fixtures.MockPatchObject(
+            privsep_mounts, 'MOUNTS_FILE', self.host.mounts))
         # Mount records are per process; each test starts with none.
         self.useFixture(fixtures.MockPatchObject(
             nfs, '_CONNECTED', nfs.collections.defaultdict(set)))
@@ -297,13 +314,14 @@ class MountTransportTest(NFSDriverTestCase):
         info = connection_info()
         self.driver.connect(info, INSTANCE)
         # os-brick tries NFS 4.2 first; the fake mount succeeds at once.
+        # The mount point is made as nova-compute's user, the mount in
+        # os-brick's privsep daemon.
         self.assertEqual(
-            [(['mkdir', '-p', self.mountpoint], {'check_exit_code': 0}),
+            [(['mkdir', '-p', self.mountpoint], None),
              (['mount', '-t', 'nfs', '-o', 'vers=4,minorversion=2', EXPORT,
-               self.mountpoint],
-              {'root_helper': ROOT_HELPER, 'run_as_root': True,
-               'check_exit_code': 0})],
-            self.host.commands)
+               self.mountpoint], BRICK)],
+            self.host.ran())
+        self.assertEqual([BRICK], [c[0] for c in self.daemons.calls])
         self.assertEqual(self.file_of('volume-' + VOLUME_ID),
                          info['data']['device_path'])
         self.assertXML(
@@ -351,10 +369,9 @@ class MountTransportTest(NFSDriverTestCase):
         info = connection_info()
         self.driver.connect(info, INSTANCE)
         self.driver.disconnect(info, INSTANCE)
-        self.assertEqual(
-            [(['umount', self.mountpoint],
-              {'run_as_root': True, 'root_helper': ROOT_HELPER})],
-            [c for c in self.host.commands if c[0][0] == 'umount'])
+        self.assertEqual([(['umount', self.mountpoint], PYVIRT)],
+                         self.host.ran('umount'))
+        self.assertEqual(['umount_nfs'], self.daemons.names(PYVIRT))
         self.assertFalse(os.path.exists(self.mountpoint))
         # Again: nothing mounted, nothing to do.
         self.driver.disconnect(info, INSTANCE)
@@ -453,12 +470,31 @@ class MountTransportTest(NFSDriverTestCase):
         self.assertEqual(nova_utils.get_hash_str(EXPORT),
                          os.path.basename(self.mountpoint))
 
-    def test_rootwrap_disabled_uses_sudo(self):
-        self.conf.set(group='workarounds', disable_rootwrap=True)
-        self.driver.connect(connection_info(), INSTANCE)
-        mounts = [kw for argv, kw in self.host.commands
-                  if argv[0] == 'mount']
-        self.assertEqual('sudo', mounts[0]['root_helper'])
+    def test_no_command_runs_through_a_root_helper(self):
+        # Whatever nova's root helper is, root comes from privsep only.
+        for disable_rootwrap in (False, True):
+            self.conf.set(group='workarounds',
+                          disable_rootwrap=disable_rootwrap)
+            info = connection_info()
+            self.driver.connect(info, INSTANCE)
+            self.driver.disconnect(info, INSTANCE)
+        self.assertEqual(6, len(self.host.commands))
+        for argv, kwargs, _ctx in self.host.commands:
+            self.assertFalse(kwargs.get('run_as_root'), argv)
+            self.assertNotIn('root_helper', kwargs)
+
+    def test_only_nfs_mounts_are_unmounted(self):
+        # The mount table changed under the driver: an ext4 file system
+        # sits on the mount point. The daemon refuses; the error is logged.
+        info = connection_info()
+        self.driver.connect(info, INSTANCE)
+        with open(self.host.mounts, 'a') as handle:
+            handle.write('/dev/vdb %s ext4 rw 0 0\n' % self.mountpoint)
+        logger = self.useFixture(fixtures.FakeLogger())
+        self.driver.disconnect(info, INSTANCE)
+        self.assertEqual([], self.host.argvs('umount'))
+        self.assertIn('is not an NFS mount (ext4)', logger.output)
+        self.assertEqual(['umount_nfs'], self.daemons.names(PYVIRT))
 
     def test_extend_reports_the_requested_size(self):
         self.assertEqual(3 << 30, self.driver.extend(connection_info(),
