@@ -30,9 +30,7 @@ on a virtio disk with a port on a subnet without DHCP, whose static
 address the guest takes from ``network_data.json``.
 """
 
-import os
 import shutil
-import subprocess
 import time
 
 from oslo_serialization import jsonutils
@@ -46,6 +44,7 @@ from tests.fixtures import driver as driver_fixture
 from tests.functional.network import ovs_world
 from tests.functional.network import test_guest_on_ovs as on_ovs
 from tests import guest_console
+from tests import guest_login
 
 # A fixed IP the DHCP agent does not serve: the guest can only have it
 # from network_data.json.
@@ -53,9 +52,7 @@ STATIC_IP = '10.20.0.9'
 PREFIX = on_ovs.CIDR.split('/')[1]
 # Where the user data writes its marker, inside the guest.
 MARKER_FILE = '/root/user-data-marker'
-# Where the guest mounts its config drive (tools/guest_image/README.md).
-META_DATA = '/mnt/config/openstack/latest/meta_data.json'
-SSH_TIMEOUT = 60
+META_DATA = guest_login.META_DATA
 
 
 def static_port(fixed_ip=STATIC_IP):
@@ -83,29 +80,8 @@ class ConfigDriveGuestTest(ovs_world.OvsWorldTest):
         driver_fixture.guest_image_dir()
         self.host = ovs_world.NamespaceHost(
             self, self.ovs, 'tests.functional.network.guest_host')
-        self.key = self.keypair('instance-key')
-        self.other_key = self.keypair('other-key')
-
-    def keypair(self, name):
-        """A new ed25519 key pair in the test's directory; its private key."""
-        path = os.path.join(self.tmp, name)
-        subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '',
-                        '-C', name, '-f', path], check=True,
-                       capture_output=True)
-        return path
-
-    def ssh(self, key, address, command):
-        """The ``ssh`` run of ``command`` as root, from the DHCP namespace.
-
-        Returns the completed process.
-        """
-        return self.dhcp.ns_run(
-            'ssh', '-F', '/dev/null', '-i', key,
-            '-o', 'StrictHostKeyChecking=no',
-            '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes',
-            '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=%d' % SSH_TIMEOUT,
-            'root@%s' % address, command, check=False,
-            timeout=SSH_TIMEOUT * 2)
+        self.key = guest_login.make_keypair(self.tmp, 'instance-key')
+        self.other_key = guest_login.make_keypair(self.tmp, 'other-key')
 
     def wait_console(self, uuid, predicate, what):
         deadline = time.monotonic() + on_ovs.TIMEOUT
@@ -150,8 +126,9 @@ class ConfigDriveGuestTest(ovs_world.OvsWorldTest):
 
     def assertLogsIn(self, address, uuid):
         """The instance's key logs in; hostname, marker, uuid are right."""
-        result = self.ssh(self.key, address, 'hostname; cat %s; cat %s'
-                          % (MARKER_FILE, META_DATA))
+        result = self.dhcp.ssh(self.key, address,
+                               'hostname; cat %s; cat %s' % (MARKER_FILE,
+                                                             META_DATA))
         self.addDetail('ssh', content.text_content(
             'exit %d\nstdout:\n%s\nstderr:\n%s'
             % (result.returncode, result.stdout, result.stderr)))
@@ -163,7 +140,7 @@ class ConfigDriveGuestTest(ovs_world.OvsWorldTest):
 
     def assertRefuses(self, address):
         """Another key is refused."""
-        result = self.ssh(self.other_key, address, 'true')
+        result = self.dhcp.ssh(self.other_key, address, 'true')
         self.assertNotEqual(0, result.returncode)
         self.assertIn('Permission denied (publickey)', result.stderr)
 

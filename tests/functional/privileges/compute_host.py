@@ -79,7 +79,10 @@ def privsep_daemons(context):
         try:
             with open('/proc/%s/cmdline' % pid, 'rb') as f:
                 argv = f.read().decode(errors='replace').split('\0')
-            if '--privsep_context' not in argv or context not in argv:
+            # Only daemons started for a compute host that reads this
+            # configuration (other tests on the machine start their own).
+            if ('--privsep_context' not in argv or context not in argv or
+                    CONF_FILE not in argv):
                 continue
             found[pid] = status_fields(pid, ('Uid', 'CapPrm', 'CapEff',
                                              'NoNewPrivs'))
