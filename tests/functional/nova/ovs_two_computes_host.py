@@ -31,10 +31,8 @@ database socket. The two computes are those of :mod:`two_computes`:
   namespace and libvirt adds them to OVS-B's ``br-int``.
 
 One more request, for a resize: ``{"op": "flavors"}`` -> ``{"flavor": ID,
-"new_flavor": ID}`` (the server's flavor, and a bigger one). Unlike
-nova's harness by default, RPC casts are casts: a request that starts a
-revert returns before the revert waits for ``network-vif-plugged``, which
-the test's agent sends through the same pipe.
+"new_flavor": ID}`` (the server's flavor, and a bigger one). RPC casts
+are casts, as in :class:`ovs_compute_host.OvsComputeCase`.
 
 The two sshds (``127.0.0.2``, ``127.0.0.3``) and both drivers' ssh clients
 are in this process's network namespace (the test brings its loopback
@@ -220,11 +218,6 @@ class OvsTwoComputesCase(ovs_compute_host.OvsComputeCase,
 
     #: ``{"pid": P, "db_sock": S}`` of host2's switch.
     host2_switch = None
-    # A revert waits for network-vif-plugged, which the test's agent sends
-    # through the same pipe as the revert request: the request must not
-    # wait for the revert (nova's harness makes RPC casts calls by
-    # default; a cast is a cast here, as between real services).
-    CAST_AS_CALL = False
 
     @classmethod
     def read_arguments(cls, args):
