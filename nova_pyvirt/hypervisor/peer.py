@@ -15,7 +15,9 @@
 Live migration checks ask the destination's libvirtd, over the same URI
 the migration itself will use, whether it can run a guest's CPU and
 machine type and has the memory for it, before anything is moved.  Only
-read-only calls are made; the connection is closed when the check is done.
+calls that change nothing are made (the connection is a read-write one
+all the same: libvirt refuses CPU comparisons to read-only clients); it
+is closed when the check is done.
 """
 
 import contextlib
@@ -77,8 +79,8 @@ class PeerHost(object):
 
 @contextlib.contextmanager
 def opened(uri):
-    """A :class:`PeerHost` on a read-only connection to ``uri``."""
-    conn = connection.open_connection(uri, read_only=True)
+    """A :class:`PeerHost` on a connection to ``uri``."""
+    conn = connection.open_connection(uri)
     try:
         yield PeerHost(conn, uri)
     finally:

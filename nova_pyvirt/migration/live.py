@@ -19,10 +19,10 @@ The steps, and the host each runs on, are nova's (compute manager):
    shared-storage test, in nova's ``LibvirtLiveMigrateData``;
 2. source, :meth:`LiveMigration.check_source`: shared storage or block
    migration (nova's ``auto``), then the destination's libvirtd is asked,
-   read-only, whether it can run the guest's CPU and machine type and has
-   the memory and disk (:mod:`.live_checks`). A failing check raises
-   ``MigrationPreCheckError`` naming every difference; nothing was
-   changed on either host;
+   without changing anything, whether it can run the guest's CPU and
+   machine type and has the memory and disk (:mod:`.live_checks`). A
+   failing check raises ``MigrationPreCheckError`` naming every
+   difference; nothing was changed on either host;
 3. destination, :meth:`LiveMigration.prepare_destination`: the instance
    directory, each local disk as an empty file of the right size (a qcow2
    overlay of the image in this host's image cache, so only what the
@@ -239,8 +239,10 @@ class LiveMigration(object):
                 problems = live_checks.destination_problems(
                     peer, facts, disk_bytes, available)
         except libvirt.libvirtError as exc:
+            scheme, detail = connection.describe_failure(uri, exc)
             raise exception.MigrationPreCheckError(
-                reason=connection.describe_failure(uri, exc))
+                reason='cannot ask the destination %s (%s): %s' % (
+                    connection.redact_uri(uri), scheme, detail))
         if problems:
             raise exception.MigrationPreCheckError(
                 reason='%s cannot take %s: %s' % (

@@ -15,7 +15,7 @@
 The source knows the running guest (its CPU as libvirt expanded it, its
 machine type, its memory, its local disks); the destination's libvirtd
 knows what it can run. :func:`destination_problems` puts the two together
-over a read-only connection to the destination and returns every
+over a connection to the destination and returns every
 difference it finds, each naming what differs, so a refusal says why.
 Nothing on either host is changed by a check.
 """

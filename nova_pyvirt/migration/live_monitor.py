@@ -104,6 +104,7 @@ class LiveMigrationJob(object):
         self._force = threading.Event()
         self._done = threading.Event()
         self._last_save = None
+        self._latest = {}
 
     # -- requests from other threads ---------------------------------------
 
@@ -143,7 +144,8 @@ class LiveMigrationJob(object):
                 LOG.debug('job statistics of %s unavailable: %s',
                           self.instance.uuid, exc)
                 stats = {}
-            if stats:
+            if stats.get('type', libvirt.VIR_DOMAIN_JOB_NONE) != \
+                    libvirt.VIR_DOMAIN_JOB_NONE:
                 self._record(stats)
             downtime = self._update_downtime(downtime, steps, elapsed)
             if self._force.is_set():
@@ -156,8 +158,13 @@ class LiveMigrationJob(object):
         if self.error is not None:
             raise self.error
         # Done: nothing remains, whatever the last poll saw.
-        self._record({'memory_remaining': 0, 'disk_remaining': 0,
-                      'data_total': 1, 'data_remaining': 0}, force=True)
+        final = dict(self._latest)
+        for kind in ('memory', 'disk', 'data'):
+            if kind + '_total' in final:
+                final[kind + '_processed'] = final[kind + '_total']
+            final[kind + '_remaining'] = 0
+        final.setdefault('data_total', 1)
+        self._record(final, force=True)
 
     def _migrate(self, start):
         try:
@@ -170,6 +177,10 @@ class LiveMigrationJob(object):
     # -- progress ----------------------------------------------------------
 
     def _record(self, stats, force=False):
+        # The newest counters are kept even when not saved: the final
+        # save after completion reports the totals libvirt last gave.
+        if stats.get('memory_total') or stats.get('disk_total'):
+            self._latest = dict(stats)
         now = self.clock()
         interval = self.settings.live_migration_progress_interval
         if not force and self._last_save is not None and \
