@@ -191,7 +191,15 @@ class LiveMigrationJob(object):
         for field in ('memory_total', 'memory_processed', 'memory_remaining',
                       'disk_total', 'disk_processed', 'disk_remaining'):
             if field in stats:
-                setattr(migration, field, stats[field])
+                value = stats[field]
+                if not value and not force:
+                    # nova 34's API schema of a running migration
+                    # (GET /servers/{id}/migrations/{id}) allows null or a
+                    # count of at least 1, and fails the request on a 0
+                    # (a block migration's disks are often done before its
+                    # memory): "nothing" is shown as unknown until the end.
+                    value = None
+                setattr(migration, field, value)
         self.instance.progress = 100 - remaining_percent(stats)
         for obj in (migration, self.instance):
             try:

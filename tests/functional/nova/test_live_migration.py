@@ -252,3 +252,69 @@ class LiveMigrationTest(two_libvirtds.TwoLibvirtdsTestBase):
             nova_context.get_admin_context(), migration['id'])
         self.assertGreater(record.memory_total or 0, 0)
         self.assertEqual(0, record.memory_remaining)
+
+    def _wait_until_copying(self, server):
+        """The running live migration, once libvirt reported progress."""
+        migration = self._wait_for_migration(server, ['running'])
+        deadline = time.monotonic() + MIGRATION_TIMEOUT
+        while True:
+            shown = self.api.api_get('/servers/%s/migrations/%s' % (
+                server['id'], migration['id'])).body['migration']
+            if shown['memory_processed_bytes']:
+                return shown
+            if time.monotonic() > deadline:
+                self.fail('no progress of %s within %d s: %s' % (
+                    migration['id'], MIGRATION_TIMEOUT, shown))
+            time.sleep(base.POLL)
+
+    def test_abort_keeps_the_guest_on_the_source(self):
+        source, dest = HOST1, HOST2
+        # 1 MiB/s: the 128 MiB guest would take minutes to move.
+        self.flags(live_migration_bandwidth=1, group='pyvirt')
+        server = self._boot_on(source)
+        boot_id = COUNTER.findall(self._console(server))[-1][1]
+
+        self._live_migrate(server)
+        migration = self._wait_until_copying(server)
+        self.api.api_delete('/servers/%s/migrations/%s' % (
+            server['id'], migration['id']))
+        self._wait_for_migration(server, ['cancelled'])
+        server = self._wait_for_server(server, 'ACTIVE', source)
+
+        # Still running where it was, still counting, same boot.
+        self._assert_runs_on(source, server)
+        seen = len(COUNTER.findall(self._console(server)))
+        deadline = time.monotonic() + base.BOOT_TIMEOUT
+        while True:
+            after = COUNTER.findall(self._console(server))
+            if len(after) > seen + 10 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertGreater(len(after), seen + 10)
+        self.assertEqual({boot_id}, {b for _n, b in after})
+        # Nothing of it is left on the destination.
+        self.assertNoDomainOn(dest, server)
+        self.assertFalse(os.path.exists(self._instance_dir(dest, server)))
+
+    def test_force_complete_with_post_copy(self):
+        source, dest = HOST1, HOST2
+        self.flags(live_migration_bandwidth=1,
+                   live_migration_permit_post_copy=True, group='pyvirt')
+        server = self._boot_on(source)
+        boot_id = COUNTER.findall(self._console(server))[-1][1]
+
+        self._live_migrate(server)
+        migration = self._wait_until_copying(server)
+        started = time.monotonic()
+        self.api.force_complete_migration(server['id'], migration['id'])
+        self.assertEqual('completed', self._wait_for_migration(
+            server, ['completed', 'error', 'failed', 'cancelled'])['status'])
+        server = self._wait_for_server(server, 'ACTIVE', dest)
+        print('forced live migration of %s completed %.1f s after the '
+              'request' % (server['id'], time.monotonic() - started))
+
+        self._assert_runs_on(dest, server)
+        self.assertNoDomainOn(source, server)
+        self.assertFalse(os.path.exists(self._instance_dir(source, server)))
+        console = self._wait_for_console(server, 'PYVIRT-COUNTER ')
+        self.assertEqual({boot_id}, {b for _n, b in COUNTER.findall(console)})
