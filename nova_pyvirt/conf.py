@@ -336,6 +336,166 @@ sends as zeros, off the network.
 """),
 ]
 
+live_migration_opts = [
+    cfg.StrOpt(
+        'live_migration_scheme',
+        default='tls',
+        choices=[
+            ('tls', 'libvirt over TLS with client certificates '
+                    '(``qemu+tls://``, port 16514 by default).'),
+            ('tcp', 'libvirt over TCP, authenticated with SASL '
+                    '(``qemu+tcp://``).'),
+            ('ssh', "libvirt's ssh transport (``qemu+ssh://``)."),
+        ],
+        help="""
+Transport of the connection that the source host's libvirtd opens to the
+destination's libvirtd during a live migration (peer-to-peer). The URI is
+``qemu+SCHEME://ADDRESS/system`` where ADDRESS is the destination's
+``live_migration_inbound_addr``, or its host name when that is unset.
+
+Related options:
+
+* ``live_migration_uri``: when set, replaces the URI built from this option.
+* ``live_migration_inbound_addr``
+"""),
+    cfg.StrOpt(
+        'live_migration_uri',
+        help="""
+Template of the destination's libvirt URI for live migration, with ``%s``
+where the destination's address goes, for example
+``qemu+tls://%s:16514/system?pkipath=/etc/pki/libvirt-migration``.
+Unset (the default): built from ``live_migration_scheme``. The URI is opened
+by the source host's libvirtd, so files it names (``pkipath=``) are that
+daemon's. Read once when nova-compute starts.
+"""),
+    cfg.StrOpt(
+        'live_migration_inbound_addr',
+        help="""
+Address (IP or host name) other hosts reach this host at for incoming live
+migrations: the source's libvirtd connects to this host's libvirtd there,
+and QEMU's migration stream (and block migration's NBD stream) is sent to
+it. Unset: this host's name (nova's ``[DEFAULT] host``), which must then
+resolve on the other hosts. Point it at a dedicated migration network to
+keep migrations off the management network. Read once when nova-compute
+starts.
+"""),
+    cfg.BoolOpt(
+        'live_migration_with_native_tls',
+        default=False,
+        help="""
+Encrypt QEMU's migration stream, and the block migration NBD stream, with
+QEMU's native TLS (``VIR_MIGRATE_TLS``). Needs certificates for QEMU on
+every host (``migrate_tls_x509_cert_dir`` or ``default_tls_x509_cert_dir``
+in libvirt's ``qemu.conf``). Unlike ``live_migration_tunnelled`` it keeps
+QEMU's own data path and so costs little. Takes precedence over
+``live_migration_tunnelled``.
+"""),
+    cfg.BoolOpt(
+        'live_migration_tunnelled',
+        default=False,
+        help="""
+Tunnel the migration data through the libvirt connection between the
+daemons (``VIR_MIGRATE_TUNNELLED``), so it is encrypted whenever that
+connection is (``live_migration_scheme = tls``). libvirt copies every byte
+through both daemons: slower and more CPU than
+``live_migration_with_native_tls``, and only one network port is needed.
+"""),
+    cfg.IntOpt(
+        'live_migration_bandwidth',
+        default=0,
+        min=0,
+        help="""
+Maximum bandwidth of a live migration, in MiB/s. Zero (the default) lets
+libvirt and QEMU choose (no limit).
+"""),
+    cfg.IntOpt(
+        'live_migration_downtime',
+        default=500,
+        min=100,
+        help="""
+Maximum pause, in milliseconds, that the guest is allowed at the end of a
+live migration, reached in ``live_migration_downtime_steps`` steps.
+
+Related options:
+
+* ``live_migration_downtime_steps``
+* ``live_migration_downtime_delay``
+"""),
+    cfg.IntOpt(
+        'live_migration_downtime_steps',
+        default=10,
+        min=3,
+        help="""
+Number of steps in which the allowed pause grows to
+``live_migration_downtime``: a migration that does not converge is allowed
+a longer pause as time goes on.
+"""),
+    cfg.IntOpt(
+        'live_migration_downtime_delay',
+        default=75,
+        min=3,
+        help="""
+Seconds per GiB of data to migrate (memory, plus local disks for a block
+migration) between two steps of the allowed pause.
+"""),
+    cfg.IntOpt(
+        'live_migration_completion_timeout',
+        default=800,
+        min=0,
+        mutable=True,
+        help="""
+Seconds per GiB of data to migrate (memory, plus local disks for a block
+migration) that a live migration may take before
+``live_migration_timeout_action`` is taken. Zero: no timeout.
+"""),
+    cfg.StrOpt(
+        'live_migration_timeout_action',
+        default='abort',
+        choices=[
+            ('abort', 'Cancel the migration; the guest keeps running on the '
+                      'source.'),
+            ('force_complete', 'Complete it: switch to post-copy when '
+                               '``live_migration_permit_post_copy`` is on, '
+                               'else pause the guest until the rest is '
+                               'copied.'),
+        ],
+        mutable=True,
+        help="""
+What happens to a live migration that ran past
+``live_migration_completion_timeout``.
+"""),
+    cfg.BoolOpt(
+        'live_migration_permit_post_copy',
+        default=False,
+        help="""
+Allow a live migration to switch to post-copy (``VIR_MIGRATE_POSTCOPY``):
+the guest runs on the destination while its remaining memory is fetched
+from the source on demand. Used by force-complete and by the
+``force_complete`` timeout action. A network failure during post-copy
+loses the guest: it then lives on neither host completely. Takes
+precedence over ``live_migration_permit_auto_converge`` when the migration
+is forced.
+"""),
+    cfg.BoolOpt(
+        'live_migration_permit_auto_converge',
+        default=False,
+        help="""
+Allow QEMU to throttle the guest's vCPUs when memory is dirtied faster than
+it is copied (``VIR_MIGRATE_AUTO_CONVERGE``), so that busy guests still
+converge; they run slower while migrating.
+"""),
+    cfg.FloatOpt(
+        'live_migration_progress_interval',
+        default=5.0,
+        min=0.5,
+        help="""
+Minimum seconds between two saves of a running live migration's progress
+(the migration's memory and disk counters, the instance's progress). The
+job statistics are read more often; saving less often keeps the database
+load bounded.
+"""),
+]
+
 guest_opts = [
     cfg.IntOpt(
         'mem_stats_period_seconds',
@@ -395,7 +555,7 @@ logged as a warning.
 ]
 
 ALL_OPTS = (hypervisor_opts + cpu_opts + storage_opts + volume_opts +
-            migration_opts + guest_opts)
+            migration_opts + live_migration_opts + guest_opts)
 
 CONF = nova.conf.CONF
 

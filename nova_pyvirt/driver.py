@@ -22,6 +22,7 @@ and no libvirt domain is called directly: ``Guest`` does that.
 
 import libvirt
 from oslo_log import log as logging
+from oslo_serialization import jsonutils
 from oslo_utils import excutils
 from oslo_utils import timeutils
 
@@ -45,6 +46,7 @@ from nova_pyvirt.hypervisor import connection
 from nova_pyvirt.hypervisor import guest as guest_mod
 from nova_pyvirt.hypervisor import host as host_mod
 from nova_pyvirt.migration import cold as cold_migration
+from nova_pyvirt.migration import live as live_migration
 from nova_pyvirt.network import events as network_events
 from nova_pyvirt.network import hotplug
 from nova_pyvirt.network import vifs as network_vifs
@@ -104,6 +106,9 @@ class PyVirtDriver(driver.ComputeDriver):
         self._disks = instance_disks.InstanceDisks(CONF)
         self._image_cache_manager = cache_manager.ImageCacheManager(CONF)
         self._migration = cold_migration.ColdMigration(CONF, self._disks)
+        self._live = live_migration.LiveMigration(
+            CONF, self._host, self._disks, self._volumes, self._vifs,
+            self._image_api)
 
     # -- host ----------------------------------------------------------
 
@@ -522,6 +527,76 @@ class PyVirtDriver(driver.ComputeDriver):
         volumes = self._volumes.connect_all(block_device_info, instance)
         self._start_with_ports(instance, instance.image_meta, network_info,
                                disks, volumes, power_on, wait_for_ports=True)
+
+    # -- live migration ------------------------------------------------------
+    # Each call delegates to nova_pyvirt.migration.live, which documents
+    # the steps and the host each one runs on.
+
+    def check_can_live_migrate_destination(self, context, instance,
+                                           src_compute_info, dst_compute_info,
+                                           block_migration=False,
+                                           disk_over_commit=False):
+        return self._live.check_destination(instance, block_migration,
+                                            disk_over_commit)
+
+    def cleanup_live_migration_destination_check(self, context,
+                                                 dest_check_data):
+        self._live.cleanup_destination_check(dest_check_data)
+
+    def check_can_live_migrate_source(self, context, instance,
+                                      dest_check_data, block_device_info=None):
+        return self._live.check_source(instance, dest_check_data,
+                                       block_device_info)
+
+    def get_instance_disk_info(self, instance, block_device_info=None):
+        disks = instance_disks.DiskSet.load(self._files(instance))
+        return jsonutils.dumps(live_migration.local_disk_entries(disks))
+
+    def pre_live_migration(self, context, instance, block_device_info,
+                           network_info, disk_info, migrate_data):
+        return self._live.prepare_destination(
+            context, instance, block_device_info, network_info, disk_info,
+            migrate_data)
+
+    def live_migration(self, context, instance, dest,
+                       post_method, recover_method, block_migration=False,
+                       migrate_data=None):
+        self._live.migrate(context, instance, dest, post_method,
+                           recover_method, migrate_data)
+
+    def live_migration_abort(self, instance):
+        self._live.abort(instance)
+
+    def live_migration_force_complete(self, instance):
+        self._live.force_complete(instance)
+
+    def rollback_live_migration_at_source(self, context, instance,
+                                          migrate_data):
+        self._live.rollback_source(instance)
+
+    def rollback_live_migration_at_destination(self, context, instance,
+                                               network_info,
+                                               block_device_info,
+                                               destroy_disks=True,
+                                               migrate_data=None):
+        self._live.rollback_destination(instance, network_info,
+                                        block_device_info, destroy_disks,
+                                        migrate_data)
+
+    def post_live_migration(self, context, instance, block_device_info,
+                            migrate_data=None):
+        # The guest runs on the destination: this host's volume
+        # connections go (the destination made its own).
+        self._volumes.disconnect_all(block_device_info, instance)
+
+    def post_live_migration_at_source(self, context, instance, network_info):
+        self._vifs.unplug_all(instance, network_info)
+
+    def post_live_migration_at_destination(self, context, instance,
+                                           network_info,
+                                           block_migration=False,
+                                           block_device_info=None):
+        self._live.finish_destination(instance)
 
     # -- volumes ---------------------------------------------------------
 

@@ -73,6 +73,14 @@ class Guest(object):
         flags = libvirt.VIR_DOMAIN_XML_SECURE if secure else 0
         return xml.Domain.from_xml(self.domain.XMLDesc(flags))
 
+    def xml(self, migratable=False):
+        """The domain's XML text (as another host would define it)."""
+        flags = libvirt.VIR_DOMAIN_XML_MIGRATABLE if migratable else 0
+        return self.domain.XMLDesc(flags)
+
+    def is_persistent(self):
+        return bool(self.domain.isPersistent())
+
     @staticmethod
     def _wait(predicate, timeout, interval=0.2):
         deadline = time.monotonic() + timeout
@@ -173,6 +181,42 @@ class Guest(object):
         """Tell the running guest its disk ``target_dev`` grew."""
         self.domain.blockResize(target_dev, size_bytes,
                                 libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+
+    # -- live migration (the source's side) ---------------------------------
+
+    def migrate(self, dest_uri, params, flags):
+        """Peer-to-peer migration to ``dest_uri``; returns when it ended.
+
+        The source's libvirtd opens ``dest_uri`` itself (``flags`` must hold
+        ``VIR_MIGRATE_PEER2PEER``), so the caller needs no connection to
+        the destination. Raises ``libvirtError`` when the migration failed
+        or was aborted; the guest then still runs here (pre-copy).
+        """
+        self.domain.migrateToURI3(dest_uri, params, flags)
+
+    def job_stats(self):
+        """Statistics of the domain's current job (``{}`` when none).
+
+        ``type`` is a ``VIR_DOMAIN_JOB_*`` constant; the byte counters are
+        present while a migration runs.
+        """
+        try:
+            return self.domain.jobStats(0) or {}
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN,
+                                        libvirt.VIR_ERR_OPERATION_INVALID):
+                # The domain left (migrated) or stopped: no job here.
+                return {}
+            raise
+
+    def abort_job(self):
+        self.domain.abortJob()
+
+    def migrate_start_post_copy(self):
+        self.domain.migrateStartPostCopy(0)
+
+    def migrate_set_max_downtime(self, milliseconds):
+        self.domain.migrateSetMaxDowntime(milliseconds, 0)
 
     def pause(self):
         self.domain.suspend()

@@ -32,6 +32,7 @@ from nova import objects
 from nova.virt import virtapi
 
 from nova_pyvirt import driver as pyvirt_driver
+from nova_pyvirt.migration import live as live_migration
 from nova_pyvirt.network import hotplug
 from nova_pyvirt import volume
 from nova_pyvirt.volume import attachment
@@ -152,6 +153,53 @@ class FakeDomain(object):
 
     def blockResize(self, target_dev, size, flags):
         self.calls.append(('blockResize', target_dev, size, flags))
+
+    # -- live migration: migrate_outcome is what migrateToURI3 does ------
+
+    migrate_error = None      # raised by migrateToURI3 (the guest stays)
+    migrate_wait = None       # a threading.Event migrateToURI3 waits for
+    job = None                # what jobStats returns while migrating
+
+    def isPersistent(self):
+        return int(self.defined)
+
+    def migrateToURI3(self, uri, params, flags):
+        self.calls.append(('migrateToURI3', uri, params, flags))
+        self.job = {'type': libvirt.VIR_DOMAIN_JOB_UNBOUNDED,
+                    'memory_total': 128 << 20, 'memory_processed': 1 << 20,
+                    'memory_remaining': 127 << 20, 'disk_total': 0}
+        if self.migrate_wait is not None:
+            self.migrate_wait.wait(10)
+        self.job = None
+        if self.aborted:
+            raise libvirt_error('operation aborted: migration job: '
+                                'canceled by client',
+                                libvirt.VIR_ERR_OPERATION_ABORTED)
+        if self.migrate_error is not None:
+            raise self.migrate_error
+        # Moved: gone from this host (VIR_MIGRATE_UNDEFINE_SOURCE).
+        self.active = False
+        self.defined = False
+
+    aborted = False
+
+    def jobStats(self, flags=0):
+        return dict(self.job) if self.job else {
+            'type': libvirt.VIR_DOMAIN_JOB_NONE}
+
+    def abortJob(self):
+        self.calls.append('abortJob')
+        self.aborted = True
+        if self.migrate_wait is not None:
+            self.migrate_wait.set()
+
+    def migrateStartPostCopy(self, flags=0):
+        self.calls.append('migrateStartPostCopy')
+        if self.migrate_wait is not None:
+            self.migrate_wait.set()
+
+    def migrateSetMaxDowntime(self, downtime, flags=0):
+        self.calls.append(('migrateSetMaxDowntime', downtime))
 
 
 class FakeHost(object):
@@ -360,6 +408,9 @@ class DriverFixture(fixtures.Fixture):
         self.driver._volumes = attachment.Volumes(self.conf.conf, self.host)
         self.driver._hotplug = hotplug.Hotplug(self.conf.conf, self.host,
                                                self.driver._vifs)
+        self.driver._live = live_migration.LiveMigration(
+            self.conf.conf, self.host, self.driver._disks,
+            self.driver._volumes, self.driver._vifs, self.images)
         self.requests = []
         self.design_error = None
         self.useFixture(fixtures.MockPatchObject(

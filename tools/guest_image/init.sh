@@ -590,6 +590,22 @@ if [ "$CONFIG_DRIVE" = 1 ]; then
     run_user_data &
 fi
 
+# --- pyvirt.counter=1 -------------------------------------------------------
+# A line every 100 ms with a sequence number and the boot id, for live
+# migration tests: the count goes on across a migration without a reboot
+# (same boot id), and the gap in it shows the guest's pause.
+if grep -qx 'pyvirt.counter=1' /run/cmdline.args; then
+    (
+        boot=$(cat /proc/sys/kernel/random/boot_id)
+        n=0
+        while :; do
+            n=$((n + 1))
+            echo "PYVIRT-COUNTER $n boot=$boot"
+            usleep 100000
+        done
+    ) &
+fi
+
 # --- hot-plug watch --------------------------------------------------------
 uptime_s() {
     read -r up _ < /proc/uptime
