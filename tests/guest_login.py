@@ -19,6 +19,7 @@ guest's network) is the caller's: :func:`ssh_argv` is the command.
 The guest's side is in ``tools/guest_image/README.md``.
 """
 
+import base64
 import os
 import subprocess
 
@@ -27,6 +28,16 @@ CONNECT_TIMEOUT = int(os.environ.get('PYVIRT_SSH_TIMEOUT', '20'))
 #: Where the test guest mounts its config drive.
 CONFIG_DRIVE_MOUNT = '/mnt/config'
 META_DATA = CONFIG_DRIVE_MOUNT + '/openstack/latest/meta_data.json'
+#: Where :func:`marker_user_data` writes its marker in the guest.
+MARKER_FILE = '/root/user-data-marker'
+#: What :meth:`login` runs: its output is three parts, one per line.
+LOGIN_COMMAND = 'hostname; cat %s; cat %s' % (MARKER_FILE, META_DATA)
+
+
+def marker_user_data(marker):
+    """Base64 user data: a ``#!/bin/sh`` script writing ``marker``."""
+    script = '#!/bin/sh\necho %s > %s\n' % (marker, MARKER_FILE)
+    return base64.b64encode(script.encode()).decode()
 
 
 def make_keypair(directory, name):

@@ -26,12 +26,7 @@ is there after it. The same login works with ``config_drive_format =
 vfat``. Deleting the server leaves nothing on the switch or in libvirt.
 """
 
-import base64
-import time
-
-from oslo_serialization import jsonutils
 from oslo_utils import uuidutils
-from testtools import content
 
 from tests.functional.network import ovs_world
 from tests.functional.nova import test_server_on_ovs as on_ovs
@@ -39,13 +34,6 @@ from tests import guest_console
 from tests import guest_login
 
 KEY_NAME = 'mykey'
-MARKER_FILE = '/root/user-data-marker'
-LOGIN_TIMEOUT = on_ovs.TIMEOUT
-
-
-def user_data(marker):
-    script = '#!/bin/sh\necho %s > %s\n' % (marker, MARKER_FILE)
-    return base64.b64encode(script.encode()).decode()
 
 
 class FirstBootOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
@@ -73,7 +61,8 @@ class FirstBootOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
         self.agent = self.useFixture(on_ovs.OvsAgent(
             {on_ovs.COMPUTE: self.ovs}, self.host, [on_ovs.PORT_ID]))
         server = self.host.call('boot', port_id=on_ovs.PORT_ID, fields={
-            'key_name': KEY_NAME, 'user_data': user_data(marker),
+            'key_name': KEY_NAME,
+            'user_data': guest_login.marker_user_data(marker),
             'config_drive': True})['server']
         return self.wait_for_status(server, 'ACTIVE')
 
@@ -82,29 +71,9 @@ class FirstBootOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
                               admin=True)
         return reply['body']['server']['OS-EXT-SRV-ATTR:hostname']
 
-    def login(self, server, marker):
-        """Log in as the user would; what the guest said."""
-        address = self.addresses(server)[0]
-        command = 'hostname; cat %s; cat %s' % (MARKER_FILE,
-                                                guest_login.META_DATA)
-        deadline = time.monotonic() + LOGIN_TIMEOUT
-        while True:
-            result = self.dhcp.ssh(self.key, address, command)
-            lines = result.stdout.split('\n', 2)
-            if result.returncode == 0 and lines[1] == marker:
-                break
-            if time.monotonic() > deadline:
-                self.addDetail('console', content.text_content(
-                    self.console(server)))
-                self.fail('no login to %s with the new marker within %d s: '
-                          'exit %d, %s %s' % (address, LOGIN_TIMEOUT,
-                                              result.returncode,
-                                              result.stdout, result.stderr))
-            time.sleep(1)
-        return lines[0], lines[1], jsonutils.loads(lines[2])
-
     def assertLogsIn(self, server, marker):
-        hostname, found_marker, meta_data = self.login(server, marker)
+        hostname, found_marker, meta_data = self.login(server, self.key,
+                                                       marker)
         self.assertEqual(self.hostname(server), hostname)
         self.assertEqual(marker, found_marker)
         self.assertEqual(server['id'], meta_data['uuid'])
@@ -145,7 +114,8 @@ class FirstBootOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
         new_marker = uuidutils.generate_uuid()
         reply = self.host.api(
             'POST', '/servers/%s/action' % server['id'], body={'rebuild': {
-                'imageRef': image, 'user_data': user_data(new_marker)}})
+                'imageRef': image,
+                'user_data': guest_login.marker_user_data(new_marker)}})
         self.assertEqual(202, reply['status'], reply)
         self.wait_until(
             lambda: self.host.server(server['id'])['status'] != 'ACTIVE',

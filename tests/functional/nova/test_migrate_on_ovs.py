@@ -17,7 +17,10 @@ computes (:mod:`two_computes`: ``host1`` on the embedded QEMU driver,
 ``host2`` on a private libvirtd, each with its own instances directory,
 address and sshd) move a server on a port of nova's ``NeutronFixture``,
 bound as ML2/OVS binds it for a netdev datapath host (``vif_type`` ovs,
-direct plug, ``datapath_type`` netdev) and reported DOWN. The guest is the
+direct plug, ``datapath_type`` netdev) and reported DOWN. The server is
+booted with a key pair, user data and a config drive, and after every
+move the test logs into it over SSH with the key and finds the drive's
+``meta_data.json`` and the user data's marker. The guest is the
 test guest under real QEMU (TCG); each host has its own real
 ``ovs-vswitchd`` (userspace datapath):
 
@@ -67,10 +70,12 @@ import time
 
 import libvirt
 from oslo_serialization import jsonutils
+from oslo_utils import uuidutils
 
 from tests.fixtures import ovs
 from tests.functional.network import ovs_world
 from tests.functional.nova import test_server_on_ovs as on_ovs
+from tests import guest_login
 
 #: The compute services of :mod:`two_computes`.
 HOST1 = 'host1'
@@ -84,6 +89,7 @@ AGENT_DELAY = 3
 GUEST_ACPI_SHUTDOWN = 'PYVIRT-GUEST: acpi shutdown'
 OTHER = {HOST1: HOST2, HOST2: HOST1}
 CHILD = 'tests.functional.nova.ovs_two_computes_host'
+KEY_NAME = 'mykey'
 
 
 class MigrateOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
@@ -116,14 +122,27 @@ class MigrateOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
         self.host.call('create_port', id=on_ovs.PORT_ID, mac=on_ovs.MAC,
                        ip=on_ovs.FIXED_IP, details=on_ovs.VIF_DETAILS)
         self.flavors = self.host.call('flavors')
+        # The server has a key pair, user data and a config drive: each
+        # move must bring them along, and the user still log in.
+        self.key = guest_login.make_keypair(self.tmp, 'instance-key')
+        reply = self.host.api('POST', '/os-keypairs', body={'keypair': {
+            'name': KEY_NAME,
+            'public_key': guest_login.public_key(self.key)}})
+        self.assertIn(reply['status'], (200, 201), reply)
+        self.marker = uuidutils.generate_uuid()
         self.agent = self.useFixture(on_ovs.OvsAgent(
             self.switches, self.host, [on_ovs.PORT_ID], delay=AGENT_DELAY))
 
     # -- steps -------------------------------------------------------------
 
     def boot_on(self, host):
-        server = self.host.call('boot', port_id=on_ovs.PORT_ID,
-                                host=host)['server']
+        server = self.host.call('boot', port_id=on_ovs.PORT_ID, host=host,
+                                fields={
+                                    'key_name': KEY_NAME,
+                                    'user_data':
+                                        guest_login.marker_user_data(
+                                            self.marker),
+                                    'config_drive': True})['server']
         server = self.wait_for_status(server, 'ACTIVE')
         self.assertAnswersOn(host, server)
         # The agent found the guest paused, the server still building.
@@ -246,6 +265,10 @@ class MigrateOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
                      for a in net if a['version'] == 4]
         self.assertEqual([on_ovs.FIXED_IP], addresses)
         self.assertAnswers(on_ovs.FIXED_IP)
+        # The user logs in with the key pair; the config drive came along.
+        _hostname, _marker, meta_data = self.login(server, self.key,
+                                                   self.marker)
+        self.assertEqual(server['id'], meta_data['uuid'])
 
     def assertSwitchBare(self, host):
         """No port, interface or device of the server on ``host``."""

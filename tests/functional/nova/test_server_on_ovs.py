@@ -80,6 +80,7 @@ from testtools import content
 from tests.fixtures import nova_harness
 from tests.functional.network import ovs_world
 from tests import guest_console
+from tests import guest_login
 
 # NeutronFixture's network_1 ('private') and its IPv4 subnet.
 CIDR = '192.168.1.0/24'
@@ -301,6 +302,27 @@ class NovaOnOvsSteps(object):
         self.assertEqual(ovs_world.HTTP_TEXT + '\n',
                          self.dhcp.fetch('http://%s/' % address))
         self.assertTrue(self.dhcp.ping(address))
+
+    def login(self, server, key, marker):
+        """``(hostname, marker, meta_data)`` read over SSH with ``key``.
+
+        Tried until the guest's user data has written ``marker``.
+        """
+        address = self.addresses(server)[0]
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            result = self.dhcp.ssh(key, address, guest_login.LOGIN_COMMAND)
+            lines = result.stdout.split('\n', 2)
+            if result.returncode == 0 and lines[1] == marker:
+                return lines[0], lines[1], jsonutils.loads(lines[2])
+            if time.monotonic() > deadline:
+                self.addDetail('console', content.text_content(
+                    self.console(server)))
+                self.fail('no login to %s finding marker %s within %d s: '
+                          'exit %d, %s %s' % (address, marker, TIMEOUT,
+                                              result.returncode,
+                                              result.stdout, result.stderr))
+            time.sleep(1)
 
     def delete(self, server):
         self.host.api('DELETE', '/servers/%s' % server['id'])
