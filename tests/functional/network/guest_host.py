@@ -33,9 +33,8 @@ stdout (logs go to stderr)::
                       "key_name": ..., "key_data": ..., "user_data": ...}}
                                             -> the same and
                                                "config_drive_size", the
-                                               guest booted with that
-                                               config drive (see
-                                               :mod:`config_drive`)
+                                               guest booted with the
+                                               driver's config drive
     {"op": "console", "uuid": U}            -> {"console": "..."}
     {"op": "state", "uuid": U}              -> {"state": libvirt state}
     {"op": "diagnostics", "uuid": U}        -> {"nics": [NicDiagnostics
@@ -66,6 +65,7 @@ import tempfile
 import time
 import traceback
 
+from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.network import model as network_model
 from nova.virt import virtapi
@@ -77,6 +77,7 @@ from tests.fixtures import embedded
 from tests.functional.network import config_drive
 from tests.functional.network import os_vif_host
 
+CONF = nova_conf.CONF
 VSCTL = '/usr/bin/ovs-vsctl'
 
 
@@ -169,25 +170,25 @@ def main():
 
 
 def spawn_with_config_drive(fx, network_info, drive):
-    """``fx.spawn()`` with a config drive made by nova's builder.
+    """``fx.spawn()`` of an instance that asks for a config drive.
 
-    Returns the instance and the size of its drive in bytes. A stand-in
-    until the driver makes config drives itself: see :mod:`config_drive`.
+    The driver builds it, in ``drive['format']``; returns the instance and
+    the size of its drive in bytes.
     """
     instance, image_meta = fx.instance()
     config_drive.prepare_instance(instance, drive['hostname'],
                                   drive['key_name'], drive['key_data'],
                                   drive['user_data'])
-    path = config_drive.make_drive(
-        instance, network_info,
-        os.path.join(fx.tmp, 'config-drive-%s.img' % instance.uuid),
-        drive['format'])
     fx.network_info[instance.uuid] = network_info
     fx.image_meta[instance.uuid] = image_meta
-    with config_drive.attached_on_define(fx.driver._host, path,
-                                         drive['format']):
-        fx.driver.spawn(fx.context, instance, image_meta, [], None, {},
-                        network_info=network_info)
+    CONF.set_override('config_drive_format', drive['format'])
+    try:
+        with config_drive.no_cloud_services():
+            fx.driver.spawn(fx.context, instance, image_meta, [], None, {},
+                            network_info=network_info)
+    finally:
+        CONF.clear_override('config_drive_format')
+    path = os.path.join(fx.driver._files(instance).path, 'disk.config')
     return instance, os.path.getsize(path)
 
 

@@ -14,12 +14,11 @@
 
 In the world of :mod:`test_guest_on_ovs` (a private OVS, Neutron's DHCP
 agent in its own namespace, the driver in the switch's namespaces via
-:mod:`guest_host`), the test guest is spawned with one port and a config
-drive that nova's own builder made for the instance (nova's metadata: an
-SSH key pair, a ``#!/bin/sh`` user data writing a marker, the port's
-``network_data.json``). The drive is attached by the test host, a
-stand-in until the driver makes config drives itself (see
-:mod:`config_drive`). The guest reports each step on its console; then,
+:mod:`guest_host`), the test guest is spawned with one port and asks for
+a config drive, which the driver builds from nova's metadata (an SSH key
+pair, a ``#!/bin/sh`` user data writing a marker, the port's
+``network_data.json``) and attaches. The guest reports each step on its
+console; then,
 from the DHCP namespace, the test logs in with ``ssh`` and the instance's
 key and reads the guest's hostname, the user data's marker and the
 instance uuid from the mounted drive's ``meta_data.json``. A key that is
