@@ -263,7 +263,8 @@ def judge(results, quick):
         row('%s imagecache/nova' % tag, cache, '< 1.0',
             cache is not None and cache < 1.0)
         if mid is not None:
-            for call in ('audit', 'sync', 'uuids', 'restart'):
+            for call in ('audit', 'sync', 'uuids', 'imagecache', 'resume',
+                         'restart'):
                 now, before = ratio(big, call, 'floor'), \
                     ratio(mid, call, 'floor')
                 growth = _ratio(now, before)

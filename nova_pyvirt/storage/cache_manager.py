@@ -58,6 +58,8 @@ from oslo_log import log as logging
 from oslo_utils import fileutils
 
 from nova_pyvirt.storage import imagecache
+from nova_pyvirt.storage import instance_disks
+from nova_pyvirt.storage import instance_files
 
 LOG = logging.getLogger(__name__)
 
@@ -66,6 +68,9 @@ DEFAULT_MAX_AGE = 86400
 _CACHED_NAME = re.compile(r'^[0-9a-f]{40}$')
 _PART_NAME = re.compile(r'^\.([0-9a-f]{40})\..*\.part$')
 _QCOW2_MAGIC = b'QFI\xfb'
+# Files the driver writes into an instance directory that are never
+# disks: not opened (a pass reads the first bytes of every other file).
+_NOT_DISKS = frozenset([instance_files.CONSOLE_LOG, instance_disks.DISK_INFO])
 # magic, version, backing file name offset, backing file name length.
 _QCOW2_HEADER = struct.Struct('>4sIQI')
 # The qcow2 specification caps backing file names at 1023 bytes.
@@ -140,12 +145,13 @@ class ImageCacheManager(object):
                         'read', name)
 
         now = time.time()
+        max_age = self.max_age
         for name in cached:
             path = os.path.join(self.base_dir, name)
             if name in used:
                 self._touch(path)
                 result.in_use.append(name)
-            elif result.uninspected or not self._old(path, now):
+            elif result.uninspected or not self._old(path, now, max_age):
                 result.young.append(name)
             else:
                 self._remove(name, [path], result)
@@ -183,16 +189,23 @@ class ImageCacheManager(object):
         except FileNotFoundError:
             return used, uninspected
         skip = {base_dir, os.path.realpath(self.lock_path)}
+        # A directory, not a link, in instances_path: its real path is its
+        # name in the real instances path (no realpath per instance).
+        root = os.path.realpath(self.instances_path)
+        # Overlays share a few bases: each backing name is resolved once
+        # (realpath costs an lstat per path component).
+        resolved = {}
         for entry in entries:
             if (not entry.is_dir(follow_symlinks=False) or
-                    os.path.realpath(entry.path) in skip):
+                    os.path.join(root, entry.name) in skip):
                 continue
             try:
                 files = list(os.scandir(entry.path))
             except OSError:
                 continue
             for item in files:
-                if not item.is_file(follow_symlinks=False):
+                if (item.name in _NOT_DISKS or
+                        not item.is_file(follow_symlinks=False)):
                     continue
                 try:
                     backing = qcow2_backing_file(item.path)
@@ -209,16 +222,20 @@ class ImageCacheManager(object):
                     continue
                 if not os.path.isabs(backing):
                     backing = os.path.join(entry.path, backing)
-                backing = os.path.realpath(backing)
-                if os.path.dirname(backing) == base_dir:
-                    used.add(os.path.basename(backing))
+                real = resolved.get(backing)
+                if real is None:
+                    real = resolved[backing] = os.path.realpath(backing)
+                if os.path.dirname(real) == base_dir:
+                    used.add(os.path.basename(real))
         return used, uninspected
 
     # -- removal ------------------------------------------------------------
 
-    def _old(self, path, now):
+    def _old(self, path, now, max_age=None):
+        if max_age is None:
+            max_age = self.max_age
         try:
-            return now - os.stat(path).st_mtime >= self.max_age
+            return now - os.stat(path).st_mtime >= max_age
         except FileNotFoundError:
             return False
 
