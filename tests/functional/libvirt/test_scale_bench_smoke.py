@@ -36,10 +36,9 @@ _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
 BENCH = os.path.join(_REPO, 'bench', 'scale_bench.py')
 PREFIX = 'pyvirt-scale-bench-'
 TIMEOUT = 900
-
-
-def leftovers():
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), PREFIX + '*')))
+# Not the test's nested temporary directory: QEMU's monitor socket paths
+# under an embedded root must stay short (see tests/fixtures/embedded.py).
+SYSTEM_TMP = '/tmp'
 
 
 def qemu_under(paths):
@@ -62,13 +61,19 @@ class ScaleBenchSmokeTest(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.before = leftovers()
+        # The bench's TMPDIR: what it leaves behind is what is in here.
+        self.tmp = tempfile.mkdtemp(prefix='sb-', dir=SYSTEM_TMP)
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.env = dict(os.environ, TMPDIR=self.tmp)
+
+    def leftovers(self):
+        return set(glob.glob(os.path.join(self.tmp, PREFIX + '*')))
 
     def run_bench(self, *args):
         return subprocess.run(
             [sys.executable, BENCH, '--quick'] + list(args), cwd=_REPO,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=TIMEOUT)
+            timeout=TIMEOUT, env=self.env)
 
     def test_quick_run(self):
         result = self.run_bench()
@@ -88,7 +93,8 @@ class ScaleBenchSmokeTest(base.BaseTestCase):
         self.assertIn('== scale_bench (load average', out)
         self.assertIn('RSS/instance ours', out)
         self.assertNotIn(' failed: ', out)
-        self.assertEqual(set(), leftovers() - self.before)
+        self.assertEqual(set(), self.leftovers())
+        self.assertEqual([], os.listdir(self.tmp))
 
     def test_sigterm_removes_everything(self):
         if not shutil.which('qemu-system-x86_64'):
@@ -96,19 +102,19 @@ class ScaleBenchSmokeTest(base.BaseTestCase):
         bench = subprocess.Popen(
             [sys.executable, BENCH, '--quick', '--sizes', '',
              '--qemu-sizes', '2'], cwd=_REPO, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True)
+            stderr=subprocess.STDOUT, text=True, env=self.env)
         self.addCleanup(bench.stdout.close)
         deadline = time.monotonic() + TIMEOUT
-        while not qemu_under(leftovers() - self.before):
+        while not qemu_under(self.leftovers()):
             self.assertIsNone(bench.poll(), 'the bench ended first')
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.2)
-        made = leftovers() - self.before
+        made = self.leftovers()
 
         bench.send_signal(signal.SIGTERM)
         out = bench.communicate(timeout=TIMEOUT)[0]
 
         self.assertEqual(128 + signal.SIGTERM, bench.returncode, out)
         self.assertIn('stopped by signal', out)
-        self.assertEqual(set(), leftovers() - self.before)
+        self.assertEqual([], os.listdir(self.tmp))
         self.assertEqual([], qemu_under(made))
