@@ -37,6 +37,7 @@ STOPPED delay from :mod:`~nova_pyvirt.hypervisor.lifecycle_events`.
 """
 
 import collections
+import itertools
 import time
 
 import libvirt
@@ -57,6 +58,8 @@ LOG = logging.getLogger(__name__)
 
 # While disconnected, the dispatcher tries to reconnect this often.
 RECONNECT_INTERVAL = 10.0
+# Domains whose last state change is remembered (see recent_state).
+MAX_REMEMBERED_CHANGES = 100000
 
 CLOSE_REASONS = {
     libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: 'I/O error',
@@ -111,9 +114,14 @@ class Host(object):
         self._host_cpu_features = None
         # Periodic work on a dense host (see domain_states, active_vcpus):
         # the last power states read in one call, (time, generation,
-        # {uuid: (state, id)}), entries dropped by lifecycle events; and
-        # the vCPUs of each running domain, {uuid: (id, vcpus)}.
+        # change number when the read began, {uuid: (state, id)}); the
+        # change number of the last event or operation of each domain
+        # (itertools.count: next() is atomic, the libvirt event thread
+        # and callers of forget_state both write); the vCPUs of each
+        # running domain, {uuid: (id, vcpus)}.
         self._states = None
+        self._changes = {}
+        self._change_numbers = itertools.count()
         self._vcpus = {}
         self._memory_stats_unsupported = None
 
@@ -320,11 +328,9 @@ class Host(object):
     # -- libvirt's event thread: no logging, no calls into nova ---------------
 
     def _lifecycle_callback(self, conn, dom, event, detail, opaque):
-        # Any event may change the domain's state: its remembered one is
-        # no longer good (dict.pop is atomic, no lock is needed).
-        states = self._states
-        if states is not None:
-            states[2].pop(dom.UUIDString(), None)
+        # Any event may change the domain's state: a state read before it
+        # is no longer good (see recent_state).
+        self._changes[dom.UUIDString()] = next(self._change_numbers)
         transition = lifecycle_events.lifecycle_transition(event, detail)
         if transition is None:
             return
@@ -488,32 +494,42 @@ class Host(object):
         without it: ``listAllDomains`` and each domain's state).  The
         result is remembered for :meth:`recent_state`.
         """
-        conn = self.get_connection()
+        conn = self._connection_for_states()
         generation = self._generation
         taken = self._clock()
+        # Numbered before the read: an event or operation that comes while
+        # libvirt answers is numbered after, and wins over what was read.
+        began = next(self._change_numbers)
         states = self._concurrency.execute(_read_states, conn)
-        self._states = (taken, generation, states)
+        self._states = (taken, generation, began, states)
         return states
+
+    def _connection_for_states(self):
+        if len(self._changes) > MAX_REMEMBERED_CHANGES:
+            # Domains come and go: forget every change and, to stay on the
+            # safe side, every state read before.
+            self._states = None
+            self._changes = {}
+        return self.get_connection()
 
     def recent_state(self, uuid, max_age):
         """``(state, id)`` from :meth:`domain_states` if read recently.
 
         None when the last read is older than ``max_age`` seconds, was made
         on an earlier connection, did not include the domain, or a
-        lifecycle event of the domain arrived since, or :meth:`forget_state`
-        was called for it.
+        lifecycle event of the domain arrived, or :meth:`forget_state` was
+        called for it, after that read began.
         """
         states = self._states
         if (states is None or states[1] != self._generation or
-                self._clock() - states[0] > max_age):
+                self._clock() - states[0] > max_age or
+                self._changes.get(uuid, -1) > states[2]):
             return None
-        return states[2].get(uuid)
+        return states[3].get(uuid)
 
     def forget_state(self, uuid):
-        """Drop the remembered state of ``uuid`` (it is being changed)."""
-        states = self._states
-        if states is not None:
-            states[2].pop(uuid, None)
+        """A state of ``uuid`` read until now is no longer good."""
+        self._changes[uuid] = next(self._change_numbers)
 
     def active_vcpus(self):
         """vCPUs of every running domain, ``{uuid: count}``.

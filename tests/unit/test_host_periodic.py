@@ -104,6 +104,32 @@ class HostPeriodicTest(base.BaseTestCase):
         self.clock.advance(11)
         self.assertIsNone(self.host.recent_state(UUIDS[1], 10))
 
+    def test_change_while_libvirt_answers_wins(self):
+        read = host_mod._read_states
+
+        def read_then_change(conn):
+            states = read(conn)
+            # As a lifecycle event arriving before the answer is used.
+            self.host.forget_state(UUIDS[0])
+            return states
+
+        with mock.patch.object(host_mod, '_read_states', read_then_change):
+            self.host.domain_states()
+        self.assertIsNone(self.host.recent_state(UUIDS[0], 10))
+        self.assertIsNotNone(self.host.recent_state(UUIDS[1], 10))
+        # Read again, the state is good again.
+        self.host.domain_states()
+        self.assertIsNotNone(self.host.recent_state(UUIDS[0], 10))
+
+    def test_remembered_changes_are_bounded(self):
+        self.useFixture(fixtures.MockPatchObject(
+            host_mod, 'MAX_REMEMBERED_CHANGES', 2))
+        for uuid in UUIDS:
+            self.host.forget_state(uuid)
+        self.host.domain_states()
+        self.assertEqual({}, self.host._changes)
+        self.assertIsNotNone(self.host.recent_state(UUIDS[0], 10))
+
     def test_lifecycle_event_drops_the_recent_state(self):
         self.host.initialize()
         self.host.domain_states()
@@ -161,6 +187,9 @@ class DriverPeriodicTest(base.BaseTestCase):
         self.addCleanup(self.driver.cleanup_host, 'host')
         self.conn = self.driver._host.get_connection()
         self.conn.lookupByUUIDString(UUIDS[2]).destroy()
+        # Its lifecycle event arrives on libvirt's event thread: wait for
+        # it, or it would count as a change during the tests' first read.
+        wait_until(lambda: UUIDS[2] in self.driver._host._changes)
         self.instances = [objects.Instance(uuid=u, id=i + 1)
                           for i, u in enumerate(UUIDS)]
         self.lookups = self.useFixture(fixtures.MockPatchObject(
