@@ -66,6 +66,13 @@ MIN_LIBVIRT_VERSION = (8, 0, 0)
 MIN_QEMU_VERSION = (6, 2, 0)
 MACHINE_TYPE_KEY = 'image_hw_machine_type'
 AUTO_DISABLE_PREFIX = 'AUTO: '
+# How long the power states read by get_num_instances/list_instance_uuids
+# answer get_info(use_cache=True). nova's power-state sync lists the
+# domains and then asks get_info of every instance of its database right
+# away: one libvirt call then serves them all. Events and the driver's own
+# operations on a guest drop its entry sooner; nova asks with
+# use_cache=False whenever it must know the state now.
+POWER_STATE_MAX_AGE = 10.0
 
 
 def _version_tuple(number):
@@ -178,6 +185,8 @@ class PyVirtDriver(driver.ComputeDriver):
                                             instance.uuid)
 
     def _guest(self, instance):
+        # Whatever the caller does next may change the guest's state.
+        self._host.forget_state(instance.uuid)
         return guest_mod.Guest(self._host.get_guest(instance))
 
     @staticmethod
@@ -384,6 +393,10 @@ class PyVirtDriver(driver.ComputeDriver):
         # nova-compute calls this at startup for every instance of the host,
         # whose ports may be gone after a host reboot: plugging is
         # idempotent and unplugs nothing an instance already had.
+        if not network_info:
+            # instance.image_meta is rebuilt from the system metadata on
+            # every read: not worth it, a thousand times, for no port.
+            return
         self._vifs.plug_all(instance, network_info, instance.image_meta,
                             rollback=False)
 
@@ -651,9 +664,22 @@ class PyVirtDriver(driver.ComputeDriver):
     # -- state and consoles ----------------------------------------------
 
     def get_info(self, instance, use_cache=True):
+        if use_cache:
+            known = self._host.recent_state(instance.uuid,
+                                            POWER_STATE_MAX_AGE)
+            if known is not None:
+                return hardware.InstanceInfo(
+                    state=guest_mod.POWER_STATE.get(known[0],
+                                                    power_state.NOSTATE),
+                    internal_id=known[1])
         guest = self._guest(instance)
         return hardware.InstanceInfo(state=guest.power_state(),
                                      internal_id=guest.id)
+
+    def get_num_instances(self):
+        # nova's power-state sync calls this first, then get_info of every
+        # instance: the one call here reads every domain's state.
+        return len(self._host.domain_states())
 
     def instance_exists(self, instance):
         try:
@@ -663,10 +689,10 @@ class PyVirtDriver(driver.ComputeDriver):
         return True
 
     def list_instances(self):
-        return [guest_mod.Guest(d).name for d in self._host.list_domains()]
+        return self._host.domain_names()
 
     def list_instance_uuids(self):
-        return [guest_mod.Guest(d).uuid for d in self._host.list_domains()]
+        return self._host.domain_uuids()
 
     def get_console_output(self, context, instance):
         self._host.get_guest(instance)
@@ -714,7 +740,11 @@ class PyVirtDriver(driver.ComputeDriver):
 
     def update_provider_tree(self, provider_tree, nodename,
                              allocations=None):
-        resource = self.get_available_resource(nodename)
+        # The inventory needs the totals only; the usage figures of
+        # get_available_resource (which nova-compute has just called) are
+        # not read again.
+        resource = resources.inventory_totals(self._host,
+                                              self._disks.capacity())
         provider_tree.update_inventory(nodename,
                                        resources.inventory(resource, CONF))
         reported = traits.host_traits(self._host.host_facts(),

@@ -37,6 +37,7 @@ STOPPED delay from :mod:`~nova_pyvirt.hypervisor.lifecycle_events`.
 """
 
 import collections
+import itertools
 import time
 
 import libvirt
@@ -58,6 +59,8 @@ LOG = logging.getLogger(__name__)
 
 # While disconnected, the dispatcher tries to reconnect this often.
 RECONNECT_INTERVAL = 10.0
+# Domains whose last state change is remembered (see recent_state).
+MAX_REMEMBERED_CHANGES = 100000
 
 CLOSE_REASONS = {
     libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: 'I/O error',
@@ -112,6 +115,18 @@ class Host(object):
         self._hostname = None
         self._cpu_features = {}
         self._host_cpu_features = None
+        # Periodic work on a dense host (see domain_states, active_vcpus):
+        # the last power states read in one call, (time, generation,
+        # change number when the read began, {uuid: (state, id)}); the
+        # change number of the last event or operation of each domain
+        # (itertools.count: next() is atomic, the libvirt event thread
+        # and callers of forget_state both write); the vCPUs of each
+        # running domain, {uuid: (id, vcpus)}.
+        self._states = None
+        self._changes = {}
+        self._change_numbers = itertools.count()
+        self._vcpus = {}
+        self._memory_stats_unsupported = None
 
         # Hand-over from libvirt's thread: deque appends and pops are
         # atomic, so the callbacks need no lock.
@@ -238,6 +253,9 @@ class Host(object):
         self._conn = self._concurrency.wrap(raw)
         self._caps = None
         self._domain_caps = {}
+        self._states = None
+        self._vcpus = {}
+        self._memory_stats_unsupported = None
         self._next_retry = None
         self._register_callbacks_locked()
         LOG.info('Connected to libvirt at %s', self._uri)
@@ -319,6 +337,9 @@ class Host(object):
     # -- libvirt's event thread: no logging, no calls into nova ---------------
 
     def _lifecycle_callback(self, conn, dom, event, detail, opaque):
+        # Any event may change the domain's state: a state read before it
+        # is no longer good (see recent_state).
+        self._changes[dom.UUIDString()] = next(self._change_numbers)
         transition = lifecycle_events.lifecycle_transition(event, detail)
         if transition is None:
             return
@@ -458,6 +479,81 @@ class Host(object):
         # A tpool.Proxy wraps returned objects but not lists of them.
         return [self._concurrency.wrap(dom) for dom in domains]
 
+    def domain_uuids(self):
+        """The UUID of every domain: one listing call, no call per domain.
+
+        (A domain's UUID and name are kept in its handle: reading them is
+        no round trip.)
+        """
+        return self._concurrency.execute(
+            lambda conn: [d.UUIDString() for d in conn.listAllDomains(0)],
+            self.get_connection())
+
+    def domain_names(self):
+        """The name of every domain, as :meth:`domain_uuids`."""
+        return self._concurrency.execute(
+            lambda conn: [d.name() for d in conn.listAllDomains(0)],
+            self.get_connection())
+
+    def domain_states(self):
+        """``{uuid: (libvirt state, id)}`` of every domain, in one call.
+
+        ``virConnectGetAllDomainStats`` with the state group only, so the
+        cost is one round trip whatever the number of domains (drivers
+        without it: ``listAllDomains`` and each domain's state).  The
+        result is remembered for :meth:`recent_state`.
+        """
+        conn = self._connection_for_states()
+        generation = self._generation
+        taken = self._clock()
+        # Numbered before the read: an event or operation that comes while
+        # libvirt answers is numbered after, and wins over what was read.
+        began = next(self._change_numbers)
+        states = self._concurrency.execute(_read_states, conn)
+        self._states = (taken, generation, began, states)
+        return states
+
+    def _connection_for_states(self):
+        if len(self._changes) > MAX_REMEMBERED_CHANGES:
+            # Domains come and go: forget every change and, to stay on the
+            # safe side, every state read before.
+            self._states = None
+            self._changes = {}
+        return self.get_connection()
+
+    def recent_state(self, uuid, max_age):
+        """``(state, id)`` from :meth:`domain_states` if read recently.
+
+        None when the last read is older than ``max_age`` seconds, was made
+        on an earlier connection, did not include the domain, or a
+        lifecycle event of the domain arrived, or :meth:`forget_state` was
+        called for it, after that read began.
+        """
+        states = self._states
+        if (states is None or states[1] != self._generation or
+                self._clock() - states[0] > max_age or
+                self._changes.get(uuid, -1) > states[2]):
+            return None
+        return states[3].get(uuid)
+
+    def forget_state(self, uuid):
+        """A state of ``uuid`` read until now is no longer good."""
+        self._changes[uuid] = next(self._change_numbers)
+
+    def active_vcpus(self):
+        """vCPUs of every running domain, ``{uuid: count}``.
+
+        One ``listAllDomains`` call; a domain's count is asked for only the
+        first time it is seen running with its current id.  A running
+        domain's maximum vCPUs cannot change until it stops, and a domain
+        started again gets a new id.
+        """
+        conn = self.get_connection()
+        known = self._vcpus
+        current = self._concurrency.execute(_read_vcpus, conn, known)
+        self._vcpus = current
+        return {uuid: entry[1] for uuid, entry in current.items()}
+
     def define_domain(self, xml_text):
         """Define (or redefine) a persistent domain; returns the virDomain.
 
@@ -554,17 +650,55 @@ class Host(object):
         driver) fall back to total - free from virNodeGetFreeMemory.
         """
         conn = self.get_connection()
-        try:
-            stats = conn.getMemoryStats(
-                libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
-                raise
+        generation = self._generation
+        if self._memory_stats_unsupported != generation:
+            try:
+                stats = conn.getMemoryStats(
+                    libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                    raise
+                # Asked once per connection, not once per audit.
+                self._memory_stats_unsupported = generation
+        if self._memory_stats_unsupported == generation:
             total = conn.getInfo()[1]
             return total - conn.getFreeMemory() // units.Mi
         used_kib = stats['total'] - sum(
             stats.get(key, 0) for key in ('free', 'buffers', 'cached'))
         return used_kib // units.Ki
+
+
+def _read_states(conn):
+    try:
+        return {dom.UUIDString(): (stats.get('state.state',
+                                             libvirt.VIR_DOMAIN_NOSTATE),
+                                   dom.ID())
+                for dom, stats in conn.getAllDomainStats(
+                    libvirt.VIR_DOMAIN_STATS_STATE)}
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+            raise
+    return {dom.UUIDString(): (dom.state()[0], dom.ID())
+            for dom in conn.listAllDomains(0)}
+
+
+def _read_vcpus(conn, known):
+    current = {}
+    for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+        uuid = dom.UUIDString()
+        dom_id = dom.ID()
+        entry = known.get(uuid)
+        if entry is None or entry[0] != dom_id:
+            try:
+                entry = (dom_id, dom.maxVcpus())
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() not in (
+                        libvirt.VIR_ERR_NO_DOMAIN,
+                        libvirt.VIR_ERR_OPERATION_INVALID):
+                    raise
+                continue   # stopped or gone since it was listed
+        current[uuid] = entry
+    return current
 
 
 def _ignore_libvirt_error(context, error):

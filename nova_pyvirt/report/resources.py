@@ -80,9 +80,29 @@ def cpu_info(capabilities):
     }
 
 
+# What is derived from the capabilities, for the last capabilities object
+# a host read (once per connection; compared by identity): the audit runs
+# every minute, the capabilities change only with a new connection.
+_from_caps = [None, None]
+
+
+def _caps_derived(caps):
+    last, derived = _from_caps
+    if last is not caps:
+        derived = (jsonutils.dumps(cpu_info(caps)),
+                   supported_instances(caps))
+        _from_caps[:] = [caps, derived]
+    return derived
+
+
 def available_resource(host, conf, hypervisor_type, disk_usage):
-    """nova's resource dict; ``disk_usage`` is ``(total, used)`` bytes."""
+    """nova's resource dict; ``disk_usage`` is ``(total, used)`` bytes.
+
+    Its cost does not grow with the domains beyond one listing call
+    (:meth:`Host.active_vcpus`): nothing here reads a domain's XML.
+    """
     caps = host.get_capabilities()
+    caps_cpu_info, caps_instances = _caps_derived(caps)
     total_gb = disk_usage[0] // units.Gi
     used_gb = disk_usage[1] // units.Gi
     memory_total = host.get_memory_mb_total()
@@ -90,21 +110,32 @@ def available_resource(host, conf, hypervisor_type, disk_usage):
         'vcpus': host.get_cpu_count(),
         'memory_mb': memory_total,
         'local_gb': total_gb,
-        'vcpus_used': sum(d.maxVcpus() if d.isActive() else 0
-                          for d in host.list_domains()),
+        'vcpus_used': sum(host.active_vcpus().values()),
         'memory_mb_used': host.get_memory_mb_used(),
         'local_gb_used': used_gb,
         'hypervisor_type': hypervisor_type,
         # libvirt's major * 1000000 + minor * 1000 + micro is nova's form.
         'hypervisor_version': host.get_version(),
         'hypervisor_hostname': host.get_hostname(),
-        'cpu_info': jsonutils.dumps(cpu_info(caps)),
+        'cpu_info': caps_cpu_info,
         'disk_available_least': total_gb - used_gb,
-        'supported_instances': supported_instances(caps),
+        # A copy: the resource tracker may keep and change what it gets.
+        'supported_instances': list(caps_instances),
         'numa_topology': None,
         # No PCI reporting yet: the resource tracker parses this key as JSON
         # whenever it is present, so it is left out rather than None.
     }
+
+
+def inventory_totals(host, disk_total):
+    """The totals :func:`inventory` reads, without the usage figures.
+
+    ``update_provider_tree`` needs only these; the used amounts (one
+    listing of the running domains) are ``get_available_resource``'s.
+    """
+    return {'vcpus': host.get_cpu_count(),
+            'memory_mb': host.get_memory_mb_total(),
+            'local_gb': disk_total // units.Gi}
 
 
 def _ratio(conf, name):

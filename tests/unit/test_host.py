@@ -744,8 +744,13 @@ sleep(0.1)
 before = len(ticks)
 # A blocking call (C code holding no GIL) must not stop other threads.
 host._concurrency.execute(time.sleep, 0.5)
+# The periodic calls' batches run in one worker call in eventlet mode.
+periodic = [uuid in host.domain_uuids(), uuid in host.domain_states(),
+            uuid in host.active_vcpus(),
+            'mode-%s' % uuid[:8] in host.domain_names()]
 dom.undefine()
 result = {
+    'periodic': periodic,
     'mode': host.concurrency_mode,
     'connection': type(host.get_connection()).__name__,
     'domain': type(dom).__name__,
@@ -786,6 +791,7 @@ class ConcurrencyModeTest(base.BaseTestCase):
     def test_native_threads(self):
         result = self.probe(disable_eventlet=True)
         self.assertEqual('native threads', result['mode'])
+        self.assertEqual([True, True, False, True], result['periodic'])
         self.assertEqual('virConnect', result['connection'])
         self.assertEqual('virDomain', result['domain'])
         self.assertEqual(['virDomain'], result['listed'])
@@ -800,6 +806,7 @@ class ConcurrencyModeTest(base.BaseTestCase):
     def test_eventlet(self):
         result = self.probe(disable_eventlet=False)
         self.assertEqual('eventlet', result['mode'])
+        self.assertEqual([True, True, False, True], result['periodic'])
         # Every libvirt object a caller gets runs its calls in eventlet's
         # native thread pool.
         self.assertEqual('Proxy', result['connection'])

@@ -10,10 +10,16 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The disk.info record survives a move to a host with another layout."""
+"""The disk.info record survives a move to a host with another layout.
+
+And the disk usage the audit reports stats instance files only when some
+may be on another file system.
+"""
 
 import os
 import shutil
+import types
+from unittest import mock
 
 import fixtures
 from oslo_serialization import jsonutils
@@ -69,3 +75,60 @@ class DiskInfoTest(base.BaseTestCase):
                             'kernel': None, 'ramdisk': None}, handle)
         moved = instance_disks.DiskSet.load(self.there)
         self.assertEqual(self.there.file('disk'), moved.root.path)
+
+
+class UsageTest(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.path = os.path.join(self.tmp, 'instances')
+        conf = types.SimpleNamespace(
+            pyvirt=types.SimpleNamespace(
+                instances_path=self.path,
+                image_cache_subdirectory_name='_base',
+                images_type='qcow2'),
+            oslo_concurrency=types.SimpleNamespace(lock_path=None))
+        with mock.patch.object(instance_disks.backends, 'backend_for'):
+            self.disks = instance_disks.InstanceDisks(conf)
+        self.disks.backend = object()     # a file backend: no capacity()
+        os.makedirs(os.path.join(self.path, UUID))
+        with open(os.path.join(self.path, UUID, 'disk'), 'wb') as f:
+            f.write(b'x' * 8192)
+        self.scans = self.useFixture(fixtures.MockPatchObject(
+            self.disks, 'used_bytes', wraps=self.disks.used_bytes)).mock
+
+    def statvfs(self):
+        stat = os.statvfs(self.path)
+        total = stat.f_frsize * stat.f_blocks
+        return total, total - stat.f_frsize * stat.f_bavail
+
+    def test_files_on_the_measured_file_system_are_not_stat_ed(self):
+        total, used = self.disks.usage()
+        expected_total, expected_used = self.statvfs()
+        self.assertEqual(expected_total, total)
+        # Other jobs write to the same file system meanwhile.
+        self.assertAlmostEqual(expected_used, used, delta=64 * 1024 ** 2)
+        self.assertEqual(expected_total, self.disks.capacity())
+        self.scans.assert_not_called()
+
+    def test_symlinked_instance_directory_is_counted(self):
+        elsewhere = os.path.join(self.tmp, 'elsewhere')
+        os.makedirs(elsewhere)
+        os.symlink(elsewhere, os.path.join(self.path, 'linked'))
+        self.disks.usage()
+        self.scans.assert_called_once_with()
+
+    def test_mount_below_the_instances_path_is_counted(self):
+        mounts = ('1 0 8:1 / / rw - ext4 /dev/sda1 rw\n'
+                  '2 1 8:2 / %s/with\\040space rw - xfs /dev/sdb rw\n'
+                  % self.path)
+        with mock.patch('builtins.open', mock.mock_open(read_data=mounts)):
+            self.assertTrue(self.disks._elsewhere())
+        mounts = '1 0 8:1 / %s rw - ext4 /dev/sda1 rw\n' % self.path
+        with mock.patch('builtins.open', mock.mock_open(read_data=mounts)):
+            self.assertFalse(self.disks._elsewhere())
+
+    def test_unreadable_mount_table_is_counted(self):
+        with mock.patch('builtins.open', side_effect=PermissionError):
+            self.assertTrue(self.disks._elsewhere())

@@ -243,6 +243,21 @@ class FakeHost(object):
     def list_domains(self):
         return [d for d in self.domains.values() if d.defined]
 
+    def domain_uuids(self):
+        return [d.uuid for d in self.list_domains()]
+
+    def domain_names(self):
+        return [d.name() for d in self.list_domains()]
+
+    def domain_states(self):
+        return {d.uuid: d.state() for d in self.list_domains()}
+
+    def recent_state(self, uuid, max_age):
+        return None
+
+    def forget_state(self, uuid):
+        pass
+
     def host_facts(self):
         return 'host facts'
 

@@ -17,7 +17,9 @@ Cached images and instance disks are real files (overlays made with
 held by another process, as a concurrent fetch in another worker would.
 """
 
+import json
 import os
+import struct
 import subprocess
 import sys
 import textwrap
@@ -266,6 +268,62 @@ class TestBackingFiles(CacheManagerTestBase):
         os.unlink(broken)
         self.manager.update(None, [])
         self.assertFalse(os.path.exists(old))
+
+
+class TestBackingFileFromHeader(CacheManagerTestBase):
+    """The qcow2 header says what ``qemu-img info`` says, without it."""
+
+    def backing_by_qemu_img(self, path):
+        info = json.loads(fakes.qemu_img('info', '--output=json', '-U',
+                                         path))
+        return info.get('backing-filename')
+
+    def test_same_name_as_qemu_img(self):
+        base = self.cache(IMAGE_A)
+        for relative in (False, True):
+            path = self.overlay(base, uuid='inst-%s' % relative,
+                                relative=relative)
+            self.assertEqual(self.backing_by_qemu_img(path),
+                             cache_manager.qcow2_backing_file(path))
+        for version in ('0.10', '1.1'):
+            path = os.path.join(self.tmp, 'compat-%s' % version)
+            fakes.make_qcow2(path, MiB, '-o', 'compat=%s' % version,
+                             '-b', base, '-F', 'raw')
+            self.assertEqual(base, cache_manager.qcow2_backing_file(path))
+
+    def test_no_backing_file(self):
+        path = fakes.make_qcow2(os.path.join(self.tmp, 'blank'), MiB)
+        self.assertIsNone(cache_manager.qcow2_backing_file(path))
+
+    def test_not_qcow2(self):
+        path = fakes.make_raw(os.path.join(self.tmp, 'raw'), MiB, b'QFI')
+        self.assertRaises(cache_manager.NotQcow2,
+                          cache_manager.qcow2_backing_file, path)
+
+    def test_unreadable_headers(self):
+        path = os.path.join(self.tmp, 'bad')
+        header = struct.Struct('>4sIQI')
+        for content in (b'QFI\xfb\0\0\0\x03',           # truncated
+                        header.pack(b'QFI\xfb', 1, 0, 0).ljust(1024, b'\0'),
+                        header.pack(b'QFI\xfb', 3, 1020, 10),  # beyond EOF
+                        header.pack(b'QFI\xfb', 3, 512, 5000)):  # too long
+            with open(path, 'wb') as f:
+                f.write(content)
+            self.assertRaises(ValueError,
+                              cache_manager.qcow2_backing_file, path)
+            self.assertNotIsInstance(
+                self.assertRaises(ValueError,
+                                  cache_manager.qcow2_backing_file, path),
+                cache_manager.NotQcow2)
+
+    def test_pass_runs_no_command(self):
+        used = self.cache(IMAGE_A, age=10 * DAY)
+        self.overlay(used)
+        execute = self.useFixture(fixtures.MockPatch(
+            'oslo_concurrency.processutils.execute')).mock
+        result = self.manager.update(None, [])
+        self.assertEqual([self.name(IMAGE_A)], result.in_use)
+        execute.assert_not_called()
 
 
 HOLD_LOCK = textwrap.dedent('''
