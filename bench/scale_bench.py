@@ -54,7 +54,6 @@ import collections
 import contextlib
 import gc
 import hashlib
-import json
 import os
 import resource
 import shutil
@@ -65,6 +64,8 @@ import sys
 import tempfile
 import time
 import warnings
+
+from oslo_serialization import jsonutils
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
@@ -155,7 +156,7 @@ def run_child(args, hypervisor, size, bases):
     try:
         for line in child.stdout:
             if line.startswith(RESULT_MARK):
-                result = json.loads(line[len(RESULT_MARK):])
+                result = jsonutils.loads(line[len(RESULT_MARK):])
             else:
                 sys.stdout.write(line)
                 sys.stdout.flush()
@@ -971,7 +972,7 @@ def main_child(args):
         contenders.close()
         host.close()
         shutil.rmtree(args.state_dir, ignore_errors=True)
-    print(RESULT_MARK + json.dumps(result))
+    print(RESULT_MARK + jsonutils.dumps(result))
     sys.stdout.flush()
     return status
 

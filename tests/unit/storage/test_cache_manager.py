@@ -17,7 +17,6 @@ Cached images and instance disks are real files (overlays made with
 held by another process, as a concurrent fetch in another worker would.
 """
 
-import json
 import os
 import struct
 import subprocess
@@ -28,6 +27,7 @@ import time
 import types
 
 import fixtures
+from oslo_serialization import jsonutils
 from oslotest import base
 
 from nova_pyvirt.storage import cache_manager
@@ -274,8 +274,8 @@ class TestBackingFileFromHeader(CacheManagerTestBase):
     """The qcow2 header says what ``qemu-img info`` says, without it."""
 
     def backing_by_qemu_img(self, path):
-        info = json.loads(fakes.qemu_img('info', '--output=json', '-U',
-                                         path))
+        info = jsonutils.loads(fakes.qemu_img('info', '--output=json',
+                                              '-U', path))
         return info.get('backing-filename')
 
     def test_same_name_as_qemu_img(self):
