@@ -130,8 +130,9 @@ Related options:
         help="""
 Ordered list of named CPU models (as listed by ``virsh cpu-models x86_64``)
 for ``cpu_mode = custom``, most widely supported first, for example
-``Nehalem,SandyBridge,Haswell-noTSX``. A flavor or image may ask for one of
-them; otherwise the first model the host supports is used.
+``Nehalem,SandyBridge,Haswell-noTSX``. Guests get the first model the host
+can run; models it cannot run may stay listed (for other hosts) as long as
+one can run here.
 """),
     cfg.ListOpt(
         'cpu_model_extra_flags',

@@ -42,6 +42,7 @@ from nova_pyvirt.design import cpu as design_cpu
 from nova_pyvirt.design import domain_builder
 from nova_pyvirt.design import machine as design_machine
 from nova_pyvirt.design import request
+from nova_pyvirt.design import validation
 from nova_pyvirt.hypervisor import connection
 from nova_pyvirt.hypervisor import guest as guest_mod
 from nova_pyvirt.hypervisor import host as host_mod
@@ -199,6 +200,33 @@ class PyVirtDriver(driver.ComputeDriver):
             kernel_path=disks.kernel_path, ramdisk_path=disks.ramdisk_path,
             console_log=disks.files.console_log)
 
+    def _validate(self, instance, image_meta, network_info,
+                  block_device_info, files):
+        """Refuse what design would refuse, before anything is created.
+
+        The request is the one design will get, less what only making
+        things tells: disk formats and volume sources.
+        """
+        local_disks = self._disks.planned(instance, block_device_info,
+                                          files)
+        drive = config_drive.planned(instance, files)
+        if drive is not None:
+            local_disks.append(drive)
+        planned = request.GuestRequest(
+            instance, instance.flavor, image_meta, files.path,
+            local_disks=local_disks,
+            volumes=attachment.planned_volumes(block_device_info),
+            network_info=list(network_info or []),
+            kernel_path=files.file('kernel') if instance.kernel_id else None,
+            ramdisk_path=files.file('ramdisk') if instance.ramdisk_id
+            else None,
+            console_log=files.console_log)
+        validation.validate(
+            planned, CONF, self._host.host_facts(),
+            persisted_machine_type=instance.system_metadata.get(
+                MACHINE_TYPE_KEY),
+            virt_type=self._virt_type)
+
     def _design(self, instance, image_meta, network_info, disks, volumes):
         persisted = instance.system_metadata.get(MACHINE_TYPE_KEY)
         design = domain_builder.design_guest(
@@ -245,6 +273,8 @@ class PyVirtDriver(driver.ComputeDriver):
         network_vifs.check_supported(network_info)
         config_drive.check_injection(instance, injected_files)
         files = self._files(instance)
+        self._validate(instance, image_meta, network_info,
+                       block_device_info, files)
         if not files.create():
             raise exception.InstanceExists(name=instance.name)
         plugged = []
@@ -460,6 +490,10 @@ class PyVirtDriver(driver.ComputeDriver):
                          network_info, image_meta, resize_instance,
                          allocations, block_device_info=None, power_on=True,
                          share_info=None):
+        # The new flavor on this host: refused before volumes are
+        # connected and disks resized.
+        self._validate(instance, image_meta, network_info,
+                       block_device_info, self._files(instance))
         disks = instance_disks.DiskSet.load(self._files(instance))
         volumes = self._volumes.connect_all(block_device_info, instance)
         self._migration.prepare_disks(context, instance, self._image_api,

@@ -16,11 +16,74 @@ from nova import exception
 from nova.i18n import _
 
 
-class InvalidImageProperty(exception.Invalid):
+#: Longest value an error message shows in full; longer ones are clipped
+#: (a 100,000-character extra spec should not become a 100 kB fault).
+SHOWN_VALUE_CHARS = 80
+
+
+class _Shown(str):
+    """A string value as an error shows it: escaped, and clipped if long.
+
+    ``%r`` gives its quoted form, ``%s`` the bare text when it is
+    printable; a clipped value ends in ``...`` and its full length.
+    """
+
+    def __new__(cls, value):
+        clipped = value[:SHOWN_VALUE_CHARS]
+        quoted = repr(clipped)
+        bare = clipped if clipped.isprintable() else quoted
+        if len(value) > SHOWN_VALUE_CHARS:
+            tail = '... (%d characters)' % len(value)
+            quoted, bare = quoted + tail, bare + tail
+        self = super().__new__(cls, quoted)
+        self.bare = bare
+        return self
+
+    def __str__(self):
+        return self.bare
+
+    def __repr__(self):
+        return str.__str__(self)
+
+
+def shown(value):
+    """``value`` made safe for a one-line message (strings only)."""
+    if isinstance(value, str) and not isinstance(value, _Shown) and (
+            len(value) > SHOWN_VALUE_CHARS or not value.isprintable()):
+        return _Shown(value)
+    return value
+
+
+class InvalidGuestInput(exception.Invalid):
+    """An input of guest design that the host cannot turn into a guest.
+
+    The driver's validation error: every refusal of guest design derives
+    from it, names where the input came from (flavor, extra spec, image
+    property, option, instance, device), its key and value, and says what
+    would be accepted. It is raised before anything is created.
+    """
+
+    msg_fmt = _("%(source)s %(name)s=%(value)r is invalid: %(reason)s")
+
+    def __init__(self, message=None, **kwargs):
+        # Every input a message quotes, escaped and clipped; the reason is
+        # the driver's own words.
+        kwargs = {key: value if key == 'reason' else shown(value)
+                  for key, value in kwargs.items()}
+        super().__init__(message, **kwargs)
+
+
+class InvalidFlavor(InvalidGuestInput):
+    """A flavor field (vCPUs, memory, disk sizes, name)."""
+
+    msg_fmt = _("Flavor %(name)s=%(value)r is invalid: %(reason)s")
+
+
+class InvalidImageProperty(InvalidGuestInput):
     msg_fmt = _("Image property %(name)s=%(value)r is invalid: %(reason)s")
 
 
-class InvalidFlavorExtraSpec(exception.Invalid):
+class InvalidFlavorExtraSpec(InvalidGuestInput):
     msg_fmt = _("Flavor extra spec %(name)s=%(value)r is invalid: "
                 "%(reason)s")
 
@@ -38,13 +101,33 @@ class LibvirtConnectionFailed(exception.HypervisorUnavailable):
                 "%(scheme)s): %(error)s")
 
 
-class InvalidHostConfiguration(exception.InvalidConfiguration):
-    """A ``[pyvirt]`` option the host cannot honour; raised at startup."""
+class InvalidInstanceAttribute(InvalidGuestInput):
+    """A field of the instance that the domain carries (name, owner...)."""
 
-    msg_fmt = _("[pyvirt] %(option)s = %(value)s: %(reason)s")
+    msg_fmt = _("Instance %(name)s=%(value)r is invalid: %(reason)s")
 
 
-class UnsupportedVifType(exception.VirtualInterfacePlugException):
+class InvalidGuestDevice(InvalidGuestInput):
+    """A field of one of the guest's volumes, local disks or ports."""
+
+    msg_fmt = _("%(device)s: %(name)s=%(value)r is invalid: %(reason)s")
+
+
+class InvalidHostConfiguration(InvalidGuestInput,
+                               exception.InvalidConfiguration):
+    """An option the host cannot honour; raised at startup or by design.
+
+    ``group`` is the option's group (``pyvirt`` unless given).
+    """
+
+    msg_fmt = _("[%(group)s] %(option)s = %(value)s: %(reason)s")
+
+    def __init__(self, message=None, group='pyvirt', **kwargs):
+        super().__init__(message, group=group, **kwargs)
+
+
+class UnsupportedVifType(InvalidGuestInput,
+                         exception.VirtualInterfacePlugException):
     """A port bound with a ``vif_type`` this driver cannot plug.
 
     Raised before anything is plugged or written, by guest design and by

@@ -112,9 +112,23 @@ def _version(args):
     return 0
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line naming the argument.
+
+    ``nova-pyvirt host-report --format xml`` prints ``nova-pyvirt
+    host-report: error: argument --format: invalid choice...`` and exits 2,
+    without argparse's usage lines (``--help`` shows them). Subcommands'
+    parsers are of this class too.
+    """
+
+    def error(self, message):
+        self.exit(2, '%s: error: %s\n' % (self.prog, ' '.join(
+            message.split())))
+
+
 def build_parser():
     """Build the top-level parser with one subparser per command."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         description='Tools of the nova-pyvirt compute driver.')
     subparsers = parser.add_subparsers(

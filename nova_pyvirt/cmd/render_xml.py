@@ -31,9 +31,9 @@ from nova.network import model as network_model
 from nova import objects
 
 from nova_pyvirt import conf as pyvirt_conf
-from nova_pyvirt.design import cpu
 from nova_pyvirt.design import domain_builder
 from nova_pyvirt.design import request
+from nova_pyvirt.design import validation
 from nova_pyvirt import exception
 from nova_pyvirt.hypervisor import connection
 from nova_pyvirt.hypervisor import host_facts
@@ -46,6 +46,12 @@ EMBED_ROOT = os.path.join(os.path.expanduser('~'), '.cache', 'nova-pyvirt',
 
 
 class UsageError(Exception):
+    pass
+
+
+def _ignore_libvirt_error(context, error):
+    # libvirt prints every error to stderr unless a handler is set; the
+    # command reports the one that matters, once.
     pass
 
 
@@ -84,12 +90,14 @@ def parse_image_properties(items):
         if key not in objects.ImageMetaProps.fields:
             raise exception.InvalidImageProperty(
                 name=key, value=value, reason='not an image property nova '
-                'knows')
+                'knows; accepted: the properties of nova\'s image '
+                'metadata (doc/source/guest-inputs.rst)')
         try:
             objects.ImageMetaProps.from_dict({key: value})
         except ValueError as exc:
-            raise exception.InvalidImageProperty(name=key, value=value,
-                                                 reason=exc)
+            raise exception.InvalidImageProperty(
+                name=key, value=value, reason='%s; accepted: a value of '
+                'the type nova defines for it' % exc)
         props[key] = value
     return objects.ImageMeta.from_dict({'properties': props})
 
@@ -174,7 +182,8 @@ def local_disks(instance_dir, flavor):
     return disks
 
 
-def gather_host_facts(args, conf):
+def gather_host_facts(args, conf, notices):
+    """The host's facts; ``notices`` gets what to tell on success."""
     if args.capabilities or args.domain_capabilities:
         if not (args.capabilities and args.domain_capabilities):
             raise UsageError('--capabilities and --domain-capabilities go '
@@ -191,33 +200,59 @@ def gather_host_facts(args, conf):
         if uri:
             raise UsageError('cannot connect to %s: %s' % (uri, exc))
         embedded = connection.prepare_embedded_root(EMBED_ROOT)
-        print('nova-pyvirt render-xml: no libvirt daemon (%s); asking the '
-              'embedded driver %s' % (exc.get_error_message(), embedded),
-              file=sys.stderr)
+        notices.append('no libvirt daemon (%s); asked the embedded driver '
+                       '%s' % (exc.get_error_message(), embedded))
         conn = connection.open_connection(embedded)
     return host_facts.from_connection(conn)
 
 
-def render(args, conf):
+def render(args, conf, notices=None):
+    """The design of the arguments' guest on the host they name.
+
+    Inputs that need no host (the flavor's sizes, extra specs, image
+    properties, options, ports) are checked before libvirt is asked
+    anything; design checks the rest against the host.
+    """
+    notices = [] if notices is None else notices
     flavor = parse_flavor(args.flavor)
     image_meta = parse_image_properties(args.image_property)
-    host = gather_host_facts(args, conf)
     instance = objects.Instance(
         uuid=uuidutils.generate_uuid(), id=1, display_name='render-xml',
         user_id='render-xml', project_id='render-xml', os_type=None)
     files = instance_files.InstanceFiles(conf.pyvirt.instances_path,
                                          instance.uuid)
-    arch = domain_builder.guest_arch(host, image_meta)
     guest_request = request.GuestRequest(
         instance, flavor, image_meta, files.path,
         local_disks=local_disks(files.path, flavor),
         network_info=ports(args, conf), console_log=files.console_log)
-    design = domain_builder.design_guest(guest_request, conf, host)
-    cpu.validate_cpu_options(
-        conf, host.domain_capabilities(arch, design.machine_type,
-                                       conf.pyvirt.virt_type),
-        host.known_cpu_features)
-    return design
+    validation.check_inputs(guest_request, conf)
+    host = gather_host_facts(args, conf, notices)
+    return domain_builder.design_guest(guest_request, conf, host)
+
+
+_FLAVOR_KEYS = {field: key for key, field in FLAVOR_FIELDS.items()}
+
+
+def argument_of(exc, args):
+    """The command-line argument a validation error comes from, or None."""
+    kwargs = exc.kwargs
+    if isinstance(exc, exception.InvalidFlavor):
+        return '--flavor %s=%s' % (_FLAVOR_KEYS.get(kwargs['name'],
+                                                    kwargs['name']),
+                                   kwargs['value'])
+    if isinstance(exc, exception.InvalidFlavorExtraSpec):
+        return '--flavor %s' % kwargs['name']
+    if isinstance(exc, exception.InvalidImageProperty):
+        return '--image-property %s' % kwargs['name']
+    if isinstance(exc, exception.InvalidHostConfiguration):
+        if kwargs.get('option') == 'virt_type' and args.virt_type:
+            return '--virt-type %s' % args.virt_type
+        return None
+    if isinstance(exc, (exception.InvalidGuestDevice,
+                        exception.UnsupportedVifType)) and \
+            str(kwargs.get('device', 'Port')).startswith('Port'):
+        return '--port' if args.port else '--network-info'
+    return None
 
 
 def _configure(parser):
@@ -259,15 +294,27 @@ def load_config(config_files, virt_type=None):
 
 
 def render_xml(args):
+    """The command: the domain on stdout, or one error line and status 2."""
     objects.register_all()
+    libvirt.registerErrorHandler(_ignore_libvirt_error, None)
+    notices = []
     try:
         conf = load_config(args.config, args.virt_type)
-        design = render(args, conf)
+        design = render(args, conf, notices)
+    except exception.InvalidGuestInput as exc:
+        argument = argument_of(exc, args)
+        message = ' '.join(str(exc).split())
+        print('nova-pyvirt render-xml: error: %s%s' % (
+            argument + ': ' if argument else '', message), file=sys.stderr)
+        return 2
     except (UsageError, nova_exception.NovaException,
             libvirt.libvirtError) as exc:
-        print('nova-pyvirt render-xml: error: %s' % exc, file=sys.stderr)
+        print('nova-pyvirt render-xml: error: %s' % ' '.join(
+            str(exc).split()), file=sys.stderr)
         return 2
     print(design.domain.to_xml())
+    for notice in notices:
+        print('nova-pyvirt render-xml: %s' % notice, file=sys.stderr)
     if design.machine_type:
         print('nova-pyvirt render-xml: machine type %s (stored with the '
               'instance)' % design.machine_type, file=sys.stderr)

@@ -63,29 +63,41 @@ def validate_cpu_options(conf, domain_caps, known_features=frozenset(),
     if mode in ('host-model', 'host-passthrough'):
         if not domain_caps.cpu_mode_supported(mode):
             fail('cpu_mode', mode,
-                 'the host does not support this CPU mode for %s guests'
-                 % virt_type)
+                 'the host does not support this CPU mode for %s guests; '
+                 'accepted: %s' % (virt_type, ', '.join(
+                     [m for m in ('host-model', 'host-passthrough')
+                      if domain_caps.cpu_mode_supported(m)] +
+                     ['custom', 'none'])))
     if mode == 'custom':
         if not conf.pyvirt.cpu_models:
             fail('cpu_models', '', 'cpu_mode = custom needs at least one '
-                 'CPU model')
+                 'CPU model; accepted: models of virsh cpu-models %s'
+                 % (domain_caps.arch or 'x86_64'))
         custom = domain_caps.cpu_mode('custom')
         offered = {m.name.lower(): m for m in
                    (custom.models if custom is not None else [])}
         for name in conf.pyvirt.cpu_models:
-            model = offered.get(name.lower())
-            if model is None:
+            if name.lower() not in offered:
                 fail('cpu_models', name, 'the host does not know this CPU '
-                     'model; known models: %s' % ', '.join(sorted(offered)))
-            if model.usable == 'no':
-                fail('cpu_models', name, 'the host cannot run this CPU '
-                     'model (domain capabilities mark it unusable)')
+                     'model; accepted: %s' % ', '.join(sorted(offered)))
+        # The list is ordered by preference and guests get the first model
+        # the host can run: models it cannot run are fallbacks for other
+        # hosts, as long as one can run here.
+        usable = [name for name in conf.pyvirt.cpu_models
+                  if offered[name.lower()].usable != 'no']
+        if not usable:
+            fail('cpu_models', ','.join(conf.pyvirt.cpu_models),
+                 'the host cannot run any of these CPU models (domain '
+                 'capabilities mark them unusable); accepted: %s' %
+                 ', '.join(sorted(n for n, m in offered.items()
+                                  if m.usable != 'no')))
     flags = parse_extra_flags(conf.pyvirt.cpu_model_extra_flags)
     if flags and mode == 'none':
         fail('cpu_model_extra_flags',
              ','.join(conf.pyvirt.cpu_model_extra_flags),
-             'extra CPU flags need cpu_mode host-model, host-passthrough '
-             'or custom')
+             'extra CPU flags need a CPU model; accepted: cpu_mode '
+             'host-model, host-passthrough or custom with them, or no '
+             'flags')
     known = {f.lower() for f in known_features}
     host_model = domain_caps.cpu_mode('host-model')
     if host_model is not None:
@@ -93,7 +105,9 @@ def validate_cpu_options(conf, domain_caps, known_features=frozenset(),
     for name, _policy in flags:
         if name not in known:
             fail('cpu_model_extra_flags', name,
-                 'unknown CPU feature flag for this host')
+                 'unknown CPU feature flag for this host; accepted: the '
+                 'features of libvirt\'s CPU map (virsh cpu-models, '
+                 'virsh domcapabilities)')
 
 
 def _checked_topology_properties(image_meta):
@@ -102,7 +116,7 @@ def _checked_topology_properties(image_meta):
         if props.obj_attr_is_set(name) and getattr(props, name) < 1:
             raise exception.InvalidImageProperty(
                 name=name, value=getattr(props, name),
-                reason='must be a positive integer')
+                reason='accepted: a positive integer')
 
 
 def topology(flavor, image_meta):

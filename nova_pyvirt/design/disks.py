@@ -20,18 +20,31 @@ it under ``/dev/disk/by-id/virtio-<id>``.
 
 import string
 
+from nova_pyvirt.design import supported
 from nova_pyvirt import exception
 from nova_pyvirt.xml import devices as dev
 
 BUS_PREFIX = {'virtio': 'vd', 'scsi': 'sd', 'sata': 'sd', 'usb': 'sd',
               'ide': 'hd', 'fdc': 'fd', 'xen': 'xvd'}
 FLAVOR_QUOTA_PREFIX = 'quota:disk_'
+# Devices a bus takes (one controller); others take a name per letter.
+MAX_DEVICES = {'ide': 4, 'fdc': 2}
+# Buses libvirt lists in domain capabilities that a device cannot use:
+# fdc carries only floppies, and QEMU has no virtio CD-ROM.
+UNUSABLE_BUSES = {'disk': ('fdc',), 'cdrom': ('fdc', 'virtio')}
 
 
-def _supported_buses(domain_caps):
-    """The buses libvirt lists, or None if it does not describe disks."""
+def supported_buses(domain_caps, device='disk'):
+    """The buses libvirt lists, or None if it does not describe disks.
+
+    ``device`` is ``disk`` or ``cdrom``; buses the device cannot use are
+    left out (:data:`UNUSABLE_BUSES`).
+    """
     disk = domain_caps.device('disk')
-    return disk.enum('bus') if disk is not None else None
+    if disk is None:
+        return None
+    unusable = UNUSABLE_BUSES.get(device, ())
+    return [b for b in disk.enum('bus') if b not in unusable]
 
 
 def choose_bus(domain_caps, image_meta, device='disk'):
@@ -42,7 +55,7 @@ def choose_bus(domain_caps, image_meta, device='disk'):
     still validates the domain when it is defined.
     """
     prop = 'hw_cdrom_bus' if device == 'cdrom' else 'hw_disk_bus'
-    supported = _supported_buses(domain_caps)
+    supported = supported_buses(domain_caps, device)
     requested = image_meta.properties.get(prop)
     defaults = ('ide', 'sata') if device == 'cdrom' else ('virtio',)
     if supported is None:
@@ -51,60 +64,85 @@ def choose_bus(domain_caps, image_meta, device='disk'):
         if requested not in supported:
             raise exception.InvalidImageProperty(
                 name=prop, value=requested,
-                reason='machine type %s on this host supports disk buses %s'
-                % (domain_caps.machine, ', '.join(supported)))
+                reason='accepted for a %s on machine type %s on this '
+                'host: %s' % (device, domain_caps.machine,
+                              ', '.join(supported)))
         return requested
     return next((b for b in defaults if b in supported), supported[0])
 
 
 class TargetNames(object):
-    """Hands out ``vda``, ``vdb``... per bus prefix, skipping taken names."""
+    """Hands out ``vda``, ``vdb``... per bus prefix, skipping taken names.
+
+    The letter is the device's index on its bus, from which libvirt derives
+    its controller and unit: an IDE controller has four (two buses of two),
+    a floppy controller two, and libvirt adds no second one of either.
+    """
 
     def __init__(self):
         self.taken = set()
 
-    def claim(self, bus, wanted=None):
+    def _names(self, bus):
         prefix = BUS_PREFIX.get(bus, 'sd')
+        letters = string.ascii_lowercase[:MAX_DEVICES.get(bus)]
+        return [prefix + letter for letter in letters]
+
+    def claim(self, bus, wanted=None):
+        """A free target name on ``bus``, ``wanted`` if it is one.
+
+        ``wanted`` is nova's mount device, a hint (as in nova's libvirt
+        driver): a name of another bus, or one that is not a target name
+        of this bus, is not used.
+        """
+        names = self._names(bus)
         if wanted:
             name = wanted.rsplit('/', 1)[-1]
-            if name.startswith(prefix) and name not in self.taken:
+            if name in names and name not in self.taken:
                 self.taken.add(name)
                 return name
-        for letter in string.ascii_lowercase:
-            name = prefix + letter
+        for name in names:
             if name not in self.taken:
                 self.taken.add(name)
                 return name
-        raise exception.InvalidBDMLocalsLimit()
+        raise exception.InvalidGuestDevice(
+            device='Disks', name='bus', value=bus,
+            reason='more disks than this bus takes; accepted: at most %d '
+            'disks and CD-ROMs on %s' % (len(names), bus))
 
 
 def flavor_iotune(flavor):
-    """``quota:disk_*`` extra specs as an ``<iotune>``, or None."""
+    """The ``quota:disk_*`` limits design honours, as an ``<iotune>``.
+
+    None when there is none. Other ``quota:disk_`` keys are not built
+    (validation refuses them, :mod:`supported`).
+    """
     tune = None
     for key, value in sorted((flavor.extra_specs or {}).items()):
         if not key.startswith(FLAVOR_QUOTA_PREFIX):
             continue
         name = key[len(FLAVOR_QUOTA_PREFIX):]
-        if name not in dev.IOTUNE_FIELDS:
-            raise exception.InvalidFlavorExtraSpec(
-                name=key, value=value, reason='unknown disk I/O limit')
+        if name not in supported.DISK_QUOTAS:
+            continue
         try:
             number = int(value)
             if number < 0:
                 raise ValueError(value)
         except ValueError:
             raise exception.InvalidFlavorExtraSpec(
-                name=key, value=value, reason='must be a non-negative '
+                name=key, value=value, reason='accepted: a non-negative '
                 'integer')
-        tune = tune or dev.IOTune()
-        setattr(tune, name, number)
+        if number:   # 0: no limit, as libvirt and nova read it
+            tune = tune or dev.IOTune()
+            setattr(tune, name, number)
     return tune
 
 
 def qos_iotune(volume):
     tune = None
     for key, value in sorted(volume.qos_specs.items()):
-        if key in dev.IOTUNE_FIELDS and value not in (None, ''):
+        # 0: no limit, as libvirt and cinder read it.
+        if key in dev.IOTUNE_FIELDS and value not in (None, '') and \
+                int(value):
             tune = tune or dev.IOTune()
             setattr(tune, key, int(value))
     return tune
@@ -115,7 +153,8 @@ def local_disk(spec, bus, target, iotune, cache_mode):
                     driver_name='qemu', driver_type=spec.format)
     if spec.device == 'cdrom':
         disk.readonly = True
-    else:
+    elif cache_mode != 'default':
+        # 'default' is no attribute: libvirt drops it.
         disk.driver_cache = cache_mode
     disk.source_path = spec.path
     disk.target_dev = target
@@ -167,7 +206,12 @@ def design_disks(request, domain_caps, conf):
     volumes = sorted(request.volumes, key=lambda v: (
         v.boot_index is None or v.boot_index < 0, v.boot_index or 0))
     for volume in volumes:
-        bus = volume.bus or disk_bus
+        if volume.device == 'cdrom':
+            cdrom_bus = cdrom_bus or choose_bus(
+                domain_caps, request.image_meta, 'cdrom')
+            bus = volume.bus or cdrom_bus
+        else:
+            bus = volume.bus or disk_bus
         disks.append(volume_disk(volume, bus,
                                  names.claim(bus, volume.mount_device)))
     return disk_bus, disks

@@ -27,17 +27,15 @@ from nova_pyvirt.design import disks
 from nova_pyvirt.design import machine
 from nova_pyvirt.design import peripherals
 from nova_pyvirt.design import request as req
-from nova_pyvirt import exception
+from nova_pyvirt.design import validation
 from nova_pyvirt.xml import devices as dev
 from nova_pyvirt.xml import domain as dom_xml
 
 SYSINFO_MANUFACTURER = 'OpenStack Foundation'
 SYSINFO_PRODUCT = 'OpenStack Nova'
 
-
-def guest_arch(host, image_meta):
-    arch = image_meta.properties.get('hw_architecture')
-    return arch or host.arch
+# The guest's architecture, as design and its callers read it.
+guest_arch = machine.guest_arch
 
 
 def nova_metadata(instance, flavor, image_meta):
@@ -70,49 +68,11 @@ def sysinfo(instance):
         entry(name='family', value='Virtual Machine')])
 
 
-def firmware(domain_caps, image_meta):
-    """``'efi'`` for UEFI images (when the host has UEFI firmware)."""
-    kind = image_meta.properties.get('hw_firmware_type')
-    if kind in (None, 'bios'):
-        return None
-    if kind != 'uefi':
-        raise exception.InvalidImageProperty(
-            name='hw_firmware_type', value=kind, reason='supported: bios, '
-            'uefi')
-    offered = domain_caps.os.enum('firmware') if domain_caps.os else []
-    loaders = domain_caps.os.loader.values if (
-        domain_caps.os and domain_caps.os.loader) else []
-    if 'efi' not in offered and not loaders:
-        raise exception.InvalidImageProperty(
-            name='hw_firmware_type', value=kind,
-            reason='no UEFI firmware is installed for machine type %s on '
-            'this host' % domain_caps.machine)
-    return 'efi'
-
-
 def boot_menu(flavor, image_meta):
     spec = (flavor.extra_specs or {}).get('hw:boot_menu')
     if spec is not None:
         return str(spec).lower() in ('1', 'true', 'yes')
     return bool(image_meta.properties.get('hw_boot_menu', False))
-
-
-def os_type(capabilities, arch, virt_type, image_meta):
-    """The guest's OS type (``hvm``, ``xen``...), from ``hw_vm_mode``.
-
-    The host must list a guest of that OS type for ``arch`` and
-    ``virt_type``; the scheduler's ImagePropertiesFilter checks the same
-    triple against ``supported_instances``.
-    """
-    wanted = image_meta.properties.get('hw_vm_mode') or 'hvm'
-    offered = sorted({g.os_type for g in capabilities.guests
-                      if g.arch == arch and virt_type in g.domain_types})
-    if wanted not in offered:
-        raise exception.InvalidImageProperty(
-            name='hw_vm_mode', value=wanted,
-            reason='this host runs %s guests of type %s with OS types %s'
-            % (arch, virt_type, ', '.join(offered) or '(none)'))
-    return wanted
 
 
 def paravirtual_os(request, arch, machine_type, guest_os_type):
@@ -121,11 +81,6 @@ def paravirtual_os(request, arch, machine_type, guest_os_type):
     Such guests have no firmware, so no boot order, boot menu or SMBIOS
     mode, which libvirt's schema only allows for ``hvm``.
     """
-    if not request.kernel_path:
-        raise exception.InvalidImageProperty(
-            name='hw_vm_mode', value=guest_os_type,
-            reason='a %s guest boots the kernel the image names in '
-            'kernel_id, and this image names none' % guest_os_type)
     os_ = dom_xml.OS(type=guest_os_type, arch=arch, machine=machine_type)
     os_.kernel = request.kernel_path
     if request.ramdisk_path:
@@ -141,7 +96,7 @@ def guest_os(request, arch, machine_type, domain_caps, disk_devices,
         return paravirtual_os(request, arch, machine_type, guest_os_type)
     os_ = dom_xml.OS(type=guest_os_type, arch=arch, machine=machine_type,
                      smbios_mode='sysinfo')
-    os_.firmware = firmware(domain_caps, request.image_meta)
+    os_.firmware = machine.firmware(domain_caps, request.image_meta)
     if request.kernel_path:
         os_.kernel = request.kernel_path
         if request.ramdisk_path:
@@ -160,15 +115,20 @@ def design_guest(request, conf, host, persisted_machine_type=None,
     """Design the domain for ``request``; see :class:`request.Design`.
 
     ``virt_type`` is the host's (``[pyvirt] virt_type`` when not given).
+    Every input is validated first (:mod:`validation`): an input the host
+    cannot honour raises :class:`~nova_pyvirt.exception.InvalidGuestInput`.
     """
     instance, flavor, image_meta = (request.instance, request.flavor,
                                     request.image_meta)
-    virt_type = virt_type or conf.pyvirt.virt_type
-    arch = guest_arch(host, image_meta)
-    machine_type = machine.choose(conf, host.capabilities, arch, virt_type,
-                                  image_meta, persisted_machine_type)
-    guest_os_type = os_type(host.capabilities, arch, virt_type, image_meta)
-    domain_caps = host.domain_capabilities(arch, machine_type, virt_type)
+    # A persisted machine type is a guest that ran before: it keeps
+    # starting even with extra specs or image properties design does not
+    # build (logged); spawn and resize refuse them before this.
+    checked = validation.validate(
+        request, conf, host, persisted_machine_type, virt_type,
+        existing_guest=persisted_machine_type is not None)
+    virt_type, arch, machine_type = (checked.virt_type, checked.arch,
+                                     checked.machine_type)
+    guest_os_type, domain_caps = checked.os_type, checked.domain_caps
     windows = clock.is_windows(instance, image_meta)
 
     dom = dom_xml.Domain(type=virt_type, name=instance.name,

@@ -16,7 +16,12 @@ Aliases such as ``pc`` or ``q35`` move to a newer versioned machine when QEMU
 is upgraded, which changes the guest's ABI; design resolves the alias to the
 versioned machine the host reports now, and the driver stores that value with
 the instance so the guest keeps it across host upgrades.
+
+The guest's architecture, OS type and firmware are chosen here too: each
+must be one the host lists for the machine.
 """
+
+import re
 
 from nova_pyvirt import exception
 
@@ -24,9 +29,21 @@ from nova_pyvirt import exception
 #: SeaBIOS on x86, the NIC models QEMU emulates).
 QEMU_VIRT_TYPES = ('qemu', 'kvm')
 
+#: x86 machine types design builds guests for: the i440fx (``pc``) and
+#: Q35 families. Others (isapc, microvm, x-remote, none) have no PCI bus,
+#: which every guest's virtio devices need.
+X86 = ('i686', 'x86_64')
+PC_MACHINE = re.compile(r'^(pc|q35|pc-.+)$')
+
 DEFAULT_ALIAS = {'i686': 'pc', 'x86_64': 'pc', 'aarch64': 'virt',
                  'armv7l': 'virt', 's390x': 's390-ccw-virtio',
                  'ppc64le': 'pseries'}
+
+
+def guest_arch(host, image_meta):
+    """The guest's architecture: ``hw_architecture``, else the host's."""
+    arch = image_meta.properties.get('hw_architecture')
+    return arch or host.arch
 
 
 def configured_machine(conf, arch):
@@ -51,9 +68,15 @@ def resolve(capabilities, arch, virt_type, requested, source):
     if guest is None:
         raise exception.InvalidImageProperty(
             name='hw_architecture', value=arch,
-            reason='this host runs no %s guests of type %s'
-            % (arch, virt_type))
+            reason='this host runs no %s guests of type %s; accepted: %s'
+            % (arch, virt_type, ', '.join(sorted(
+                {g.arch for g in capabilities.guests
+                 if virt_type in g.domain_types})) or '(none)'))
     machines = guest.machines_for(virt_type)
+    if requested and arch in X86 and not PC_MACHINE.match(requested):
+        _refuse(source, requested, 'guests are built on the pc (i440fx) '
+                'and q35 machine families; accepted: pc, q35 or a '
+                'versioned pc-i440fx-*, pc-q35-* machine this host offers')
     if not machines and not requested:
         # Drivers that list no machine types (libvirt's test driver) take
         # a domain without one.
@@ -62,8 +85,13 @@ def resolve(capabilities, arch, virt_type, requested, source):
     for machine in machines:
         if machine.name == name:
             return machine.canonical or machine.name
-    reason = 'the host offers no such machine type; known: %s' % ', '.join(
-        sorted({m.name for m in machines}))
+    known = sorted({m.name for m in machines if arch not in X86 or
+                    PC_MACHINE.match(m.name)})
+    _refuse(source, name, 'the host offers no such machine type; accepted: '
+            '%s' % ', '.join(known))
+
+
+def _refuse(source, name, reason):
     if source == 'image':
         raise exception.InvalidImageProperty(
             name='hw_machine_type', value=name, reason=reason)
@@ -89,3 +117,41 @@ def default(conf, capabilities, arch, virt_type):
     """The versioned machine a guest of ``arch`` gets when nothing asks."""
     return resolve(capabilities, arch, virt_type,
                    configured_machine(conf, arch), 'option')
+
+
+def os_type(capabilities, arch, virt_type, image_meta):
+    """The guest's OS type (``hvm``, ``xen``...), from ``hw_vm_mode``.
+
+    The host must list a guest of that OS type for ``arch`` and
+    ``virt_type``; the scheduler's ImagePropertiesFilter checks the same
+    triple against ``supported_instances``.
+    """
+    wanted = image_meta.properties.get('hw_vm_mode') or 'hvm'
+    offered = sorted({g.os_type for g in capabilities.guests
+                      if g.arch == arch and virt_type in g.domain_types})
+    if wanted not in offered:
+        raise exception.InvalidImageProperty(
+            name='hw_vm_mode', value=wanted,
+            reason='accepted for %s guests of type %s on this host: %s'
+            % (arch, virt_type, ', '.join(offered) or '(none)'))
+    return wanted
+
+
+def firmware(domain_caps, image_meta):
+    """``'efi'`` for UEFI images (when the host has UEFI firmware)."""
+    kind = image_meta.properties.get('hw_firmware_type')
+    if kind in (None, 'bios'):
+        return None
+    if kind != 'uefi':
+        raise exception.InvalidImageProperty(
+            name='hw_firmware_type', value=kind, reason='accepted: bios, '
+            'uefi')
+    offered = domain_caps.os.enum('firmware') if domain_caps.os else []
+    loaders = domain_caps.os.loader.values if (
+        domain_caps.os and domain_caps.os.loader) else []
+    if 'efi' not in offered and not loaders:
+        raise exception.InvalidImageProperty(
+            name='hw_firmware_type', value=kind,
+            reason='no UEFI firmware is installed for machine type %s on '
+            'this host; accepted: bios' % domain_caps.machine)
+    return 'efi'

@@ -24,6 +24,7 @@ from nova.network import model as network_model
 from nova.virt import hardware
 
 from nova_pyvirt.design import machine
+from nova_pyvirt.design import supported
 from nova_pyvirt import exception
 from nova_pyvirt.xml import devices as dev
 
@@ -33,6 +34,8 @@ GUEST_AGENT_CHANNEL = 'org.qemu.guest_agent.0'
 VIF_MODELS = ('virtio', 'e1000', 'e1000e', 'rtl8139', 'ne2k_pci', 'pcnet',
               'vmxnet3', 'igb')
 SUPPORTED_VIF_TYPES = (network_model.VIF_TYPE_OVS, network_model.VIF_TYPE_TAP)
+# libvirt's own default period of an RNG rate limit, in milliseconds.
+DEFAULT_RNG_PERIOD_MS = 1000
 # The kernel's limit of queues per tap device (since Linux 4.0).
 MAX_TAP_QUEUES = 256
 
@@ -54,8 +57,8 @@ def vif_model(image_meta, domain_caps=None):
     if model not in supported:
         raise exception.InvalidImageProperty(
             name='hw_vif_model', value=model,
-            reason='QEMU guests support NIC models %s' % ', '.join(
-                supported))
+            reason='accepted: the NIC models of QEMU guests, %s'
+            % ', '.join(supported))
     return model
 
 
@@ -115,7 +118,8 @@ def interface(vif, model, queues=None):
             supported=', '.join(SUPPORTED_VIF_TYPES))
     details = vif.get('details') or {}
     network = vif.get('network') or {}
-    nic = dev.Interface(mac_address=vif['address'])
+    # libvirt writes MACs in lower case.
+    nic = dev.Interface(mac_address=vif['address'].lower())
     if vif_type == network_model.VIF_TYPE_OVS:
         nic.type = 'bridge'
         if details.get(network_model.VIF_DETAILS_OVS_HYBRID_PLUG):
@@ -156,17 +160,19 @@ def serial_console(log_file=None):
                       log_append='off')
 
 
-def graphics(conf):
+def graphics(conf, quiet=False):
+    """The VNC display, or None; ``quiet``: no warning (validation asks)."""
     if not conf.vnc.enabled:
         return None
     vnc = dev.Graphics(type='vnc', autoport=True,
                        listen=conf.vnc.server_listen)
     keymap = conf.pyvirt.vnc_keymap
     if keymap:
-        LOG.warning('[pyvirt] vnc_keymap = %s: a host-side keymap is not '
-                    'needed with QEMU\'s extended key events and breaks '
-                    'some layouts; leave it unset unless a client needs it.',
-                    keymap)
+        if not quiet:
+            LOG.warning('[pyvirt] vnc_keymap = %s: a host-side keymap is '
+                        'not needed with QEMU\'s extended key events and '
+                        'breaks some layouts; leave it unset unless a '
+                        'client needs it.', keymap)
         vnc.keymap = keymap
     return vnc
 
@@ -187,7 +193,7 @@ def video(domain_caps, image_meta, has_graphics):
         if model not in supported:
             raise exception.InvalidImageProperty(
                 name='hw_video_model', value=model,
-                reason='this host supports video models %s' % ', '.join(
+                reason='accepted on this host: %s' % ', '.join(
                     supported))
     if model == 'none':
         return None
@@ -207,13 +213,13 @@ def pointer(conf, image_meta, has_graphics, virt_type):
     if model != 'usbtablet':
         raise exception.InvalidImageProperty(
             name='hw_pointer_model', value=model,
-            reason='supported: usbtablet, ps2mouse')
+            reason='accepted: usbtablet, ps2mouse')
     if virt_type not in machine.QEMU_VIRT_TYPES:
         if requested:
             raise exception.InvalidImageProperty(
                 name='hw_pointer_model', value=model,
                 reason='a USB tablet needs a QEMU machine; this host runs '
-                '%s guests' % virt_type)
+                '%s guests; accepted: ps2mouse' % virt_type)
         return None
     if not has_graphics:
         return None
@@ -226,22 +232,28 @@ def rng(flavor, image_meta):
         return None
     if model != 'virtio':
         raise exception.InvalidImageProperty(
-            name='hw_rng_model', value=model, reason='supported: virtio')
+            name='hw_rng_model', value=model, reason='accepted: virtio')
     specs = flavor.extra_specs or {}
-    if str(specs.get('hw_rng:allowed', 'true')).lower() != 'true':
+    if not supported.boolean(specs.get('hw_rng:allowed', 'true')):
         return None
     device = dev.RNG(model='virtio', backend_model='random',
                      backend_path='/dev/urandom')
-    if 'hw_rng:rate_bytes' in specs:
-        device.rate_bytes = int(specs['hw_rng:rate_bytes'])
-        device.rate_period = int(specs.get('hw_rng:rate_period', 1000))
+    # 0 bytes is nova's "no limit", as an absent rate.
+    rate_bytes = int(specs.get('hw_rng:rate_bytes', 0))
+    if rate_bytes:
+        device.rate_bytes = rate_bytes
+        device.rate_period = int(specs.get('hw_rng:rate_period',
+                                           DEFAULT_RNG_PERIOD_MS))
     return device
 
 
 def guest_agent(image_meta):
     if not image_meta.properties.get('hw_qemu_guest_agent', False):
         return None
-    return dev.Channel(type='unix', source_mode='bind', target_type='virtio',
+    # No <source>: libvirt makes the socket (bound, in the domain's own
+    # directory) when the guest starts, and drops a pathless source from
+    # the definition.
+    return dev.Channel(type='unix', target_type='virtio',
                        target_name=GUEST_AGENT_CHANNEL)
 
 

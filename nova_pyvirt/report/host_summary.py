@@ -34,6 +34,7 @@ from nova import exception as nova_exception
 
 from nova_pyvirt.design import cpu as design_cpu
 from nova_pyvirt.design import machine as design_machine
+from nova_pyvirt.design import validation as design_validation
 from nova_pyvirt.report import resources
 from nova_pyvirt.report import traits
 from nova_pyvirt.storage import instance_disks
@@ -166,6 +167,11 @@ def gather(host, conf, virt_type):
 
     machines = machine_type_report(conf, capabilities, virt_type, warnings)
     default_machine = machines.get(facts.arch, {}).get('default')
+    try:
+        # The options every guest's domain carries (paths, keymap...).
+        design_validation.check_options(conf)
+    except nova_exception.NovaException as exc:
+        warnings.append('every guest would be refused: %s' % exc)
 
     return {
         'uri': host.uri,

@@ -82,6 +82,13 @@ def disk(path, conf_format):
         device='cdrom' if conf_format == 'iso9660' else 'disk')
 
 
+def planned(instance, files):
+    """The drive :func:`create` would build, or None (nothing is built)."""
+    if not required(instance):
+        return None
+    return disk(files.file(NAME), CONF.config_drive_format)
+
+
 def create(instance, files, injected_files, admin_password, network_info):
     """Build the drive in the instance directory if the instance needs one.
 

@@ -168,6 +168,23 @@ class InstanceDisks(object):
         disks.save()
         return disks
 
+    def planned(self, instance, block_device_info, files):
+        """The local disks :meth:`create` would make, none made.
+
+        Names, paths and devices are the ones create() gives; the format
+        is the backend's, as far as guest design cares (validating a
+        request before anything is created).
+        """
+        names = [] if _boots_from_volume(block_device_info) else ['disk']
+        names += ['disk.eph%d' % index for index, _size in enumerate(
+            self._ephemeral_sizes(instance, block_device_info))]
+        if self._swap_mb(instance, block_device_info):
+            names.append('disk.swap')
+        return [request.LocalDisk(name, files.file(name),
+                                  format='raw' if name == 'disk.swap'
+                                  else 'qcow2')
+                for name in names]
+
     @staticmethod
     def _ephemeral_sizes(instance, block_device_info):
         ephemerals = driver.block_device_info_get_ephemerals(

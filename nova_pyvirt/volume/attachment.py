@@ -55,6 +55,19 @@ def volume_spec(connection_info, source, mountpoint=None, bus=None,
         qos_specs=dict(data.get('qos_specs') or {}))
 
 
+def planned_volumes(block_device_info):
+    """The volumes of ``block_device_info`` as design will see them.
+
+    Without their disk sources, which only connecting them gives: for
+    validating a request before anything is connected.
+    """
+    return [volume_spec(bdm['connection_info'], None,
+                        bdm.get('mount_device'), bdm.get('disk_bus'),
+                        bdm.get('device_type'), bdm.get('boot_index'))
+            for bdm in nova_driver.block_device_info_get_mapping(
+                block_device_info)]
+
+
 class Volumes(object):
     """Connects, attaches and detaches the volumes of instances."""
 

@@ -177,6 +177,38 @@ class SpawnPortsTest(PortsTestCase):
         self.assertEqual([], self.osvif.journal)
         self.assertEqual([], self.host.defined)
 
+    def test_invalid_request_fails_before_anything(self):
+        self.fx.validation_error = exception.InvalidFlavorExtraSpec(
+            name='hw:cpu_policy', value='dedicated', reason='not built')
+
+        raised = self.assertRaises(exception.InvalidFlavorExtraSpec,
+                                   self.spawn)
+
+        self.assertIs(self.fx.validation_error, raised)
+        self.assertFalse(os.path.exists(self.directory))
+        self.assertEqual([], self.fx.volumes.journal)
+        self.assertEqual([], self.osvif.journal)
+        self.assertEqual([], self.host.defined)
+        self.assertEqual([], self.fx.requests)
+
+    def test_validation_sees_what_design_will_see(self):
+        self.spawn()
+
+        [planned] = self.fx.validated
+        [designed] = self.fx.requests
+        self.assertEqual(designed.instance_dir, planned.instance_dir)
+        self.assertEqual(designed.console_log, planned.console_log)
+        self.assertEqual(self.ports, planned.network_info)
+        self.assertEqual([VOL_BOOT], [v.volume_id for v in planned.volumes])
+        self.assertEqual([(v.volume_id, v.mount_device, v.bus, v.boot_index)
+                          for v in designed.volumes],
+                         [(v.volume_id, v.mount_device, v.bus, v.boot_index)
+                          for v in planned.volumes])
+        self.assertEqual([(d.name, d.path, d.device)
+                          for d in designed.local_disks],
+                         [(d.name, d.path, d.device)
+                          for d in planned.local_disks])
+
 
 class LifecyclePortsTest(PortsTestCase):
 

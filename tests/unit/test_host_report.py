@@ -218,6 +218,26 @@ class HostReportCommandTest(base.BaseTestCase):
         status, out, err = self.run_cli(config_file=config)
         self.assertOneLineError(status, out, err, 'virt_type', "'xen'")
 
+    def test_bad_format_argument(self):
+        err = self.useFixture(fixtures.MonkeyPatch('sys.stderr',
+                                                   io.StringIO())).new_value
+        exc = self.assertRaises(SystemExit, main.main,
+                                ['host-report', '--format', 'xml'])
+        self.assertEqual(2, exc.code)
+        self.assertOneLineError(exc.code, '', err.getvalue(),
+                                'argument --format', "'xml'")
+
+    def test_options_every_guest_would_fail_on_are_a_warning(self):
+        config = self.write_config(
+            '[pyvirt]\nvirt_type = test\ninstances_path = %s\n'
+            'vnc_keymap = de<\n' % self.instances, name='keymap.conf')
+        status, out, err = self.run_cli('--format', 'json',
+                                        config_file=config)
+        self.assertEqual(0, status, err)
+        warnings = jsonutils.loads(out)['warnings']
+        self.assertTrue(any('[pyvirt] vnc_keymap = de<' in w
+                            for w in warnings), warnings)
+
     def test_missing_config_file(self):
         missing = os.path.join(self.tmp, 'absent.conf')
         status, out, err = self.run_cli(config_file=missing)

@@ -20,6 +20,7 @@ from nova.network import model as network_model
 from oslotest import base
 
 from nova_pyvirt.cmd import main
+from nova_pyvirt.design import validation
 from nova_pyvirt import xml
 from tests import corpus
 from tests import design_support as support
@@ -89,6 +90,57 @@ class RenderXMLTest(base.BaseTestCase):
             self.assertEqual('', out)
             self.assertIn(expected, err)
             self.assertIn('error', err)
+
+    def assertOneLineError(self, status, out, err, *expected):
+        self.assertEqual(2, status, err)
+        self.assertEqual('', out)
+        self.assertEqual(1, len(err.splitlines()), err)
+        self.assertTrue(err.startswith('nova-pyvirt render-xml: error: '),
+                        err)
+        for text in expected:
+            self.assertIn(text, err)
+
+    def test_flavor_sizes_libvirt_would_refuse(self):
+        # The three commands: each names the field and the limit.
+        vcpu_max = xml.parse(corpus.read(DOMCAPS)).vcpu_max
+        cases = [
+            ('vcpus=0,ram=128,disk=1',
+             ['--flavor vcpus=0: Flavor vcpus=0', 'at least 1 vCPU']),
+            ('vcpus=2,ram=-5,disk=1',
+             ['--flavor ram=-5: Flavor memory_mb=-5',
+              '1 to %d MiB' % validation.MAX_MEMORY_MIB]),
+            ('vcpus=99999,ram=128,disk=1',
+             ['--flavor vcpus=99999: Flavor vcpus=99999',
+              '1 to %d vCPUs' % vcpu_max]),
+        ]
+        for flavor, expected in cases:
+            status, out, err = self.run_cli('--flavor', flavor)
+            self.assertOneLineError(status, out, err, *expected)
+
+    def test_refusals_name_the_argument(self):
+        cases = [
+            (['--flavor', 'vcpus=2,hw:cpu_policy=dedicated'],
+             ['--flavor hw:cpu_policy:', "hw:cpu_policy='dedicated'"]),
+            (['--flavor', 'vcpus=2,hw:mem_page_size=large'],
+             ['--flavor hw:mem_page_size:']),
+            (['--image-property', 'hw_numa_nodes=2'],
+             ['--image-property hw_numa_nodes:']),
+            (['--port', 'tap:%s:01:00:5e:00:00:01' % PORT1],
+             ['--port: Port %s: address=' % PORT1, 'unicast']),
+        ]
+        for args, expected in cases:
+            status, out, err = self.run_cli(*args)
+            self.assertOneLineError(status, out, err, *expected)
+
+    def test_usage_errors_are_one_line(self):
+        err = self.useFixture(fixtures.MonkeyPatch('sys.stderr',
+                                                   io.StringIO())).new_value
+        exc = self.assertRaises(SystemExit, main.main,
+                                ['render-xml', '--virt-type', 'xen'])
+        self.assertEqual(2, exc.code)
+        self.assertEqual(1, len(err.getvalue().splitlines()),
+                         err.getvalue())
+        self.assertIn('argument --virt-type', err.getvalue())
 
 
 PORT1 = '3f0c6a52-8d0e-4b7b-9d7c-2a1e5c4b9f10'

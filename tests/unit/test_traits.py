@@ -29,7 +29,6 @@ from nova.virt.libvirt import utils as nova_libvirt_utils
 import os_traits
 from oslotest import base
 
-from nova_pyvirt.design import domain_builder
 from nova_pyvirt.design import machine as design_machine
 from nova_pyvirt.design import peripherals
 from nova_pyvirt.design import request
@@ -275,7 +274,7 @@ class FirmwareTraitsTest(base.BaseTestCase):
             doc = _domcaps(path)
             with self.subTest(file=os.path.basename(path)):
                 try:
-                    domain_builder.firmware(doc, image)
+                    design_machine.firmware(doc, image)
                     designable = True
                 except exception.InvalidImageProperty:
                     designable = False

@@ -400,7 +400,9 @@ class DriverFixture(fixtures.Fixture):
     Storage is real: instance files under a temporary instances path, disk
     files made by the configured backend.  Design is replaced by a function
     that records its request and returns the domain XML of
-    :data:`DOMAIN_XML`, so no host capabilities are needed.
+    :data:`DOMAIN_XML`, and validation by one that records its request and
+    raises ``validation_error`` when set, so no host capabilities are
+    needed.
     """
 
     def _setUp(self):
@@ -430,6 +432,15 @@ class DriverFixture(fixtures.Fixture):
         self.design_error = None
         self.useFixture(fixtures.MockPatchObject(
             pyvirt_driver.domain_builder, 'design_guest', self._design))
+        self.validated = []
+        self.validation_error = None
+        self.useFixture(fixtures.MockPatchObject(
+            pyvirt_driver.validation, 'validate', self._validate))
+
+    def _validate(self, guest_request, conf, host_facts, **kw):
+        self.validated.append(guest_request)
+        if self.validation_error is not None:
+            raise self.validation_error
 
     def _design(self, guest_request, conf, host_facts, **kw):
         self.requests.append(guest_request)

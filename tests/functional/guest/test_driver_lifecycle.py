@@ -28,6 +28,7 @@ from nova.compute import task_states
 from nova import exception
 from nova.virt import event
 
+from nova_pyvirt import exception as pyvirt_exception
 from tests.fixtures import driver as driver_fixture
 from tests.fixtures import embedded
 
@@ -181,7 +182,9 @@ class SpawnFaultTest(base.BaseTestCase):
         image_id = self.fx.root_image['id']
         with cache.lock(image_id):
             pass   # not held by the failed spawn
-        parts = [n for n in os.listdir(cache.base_dir) if n.endswith('.part')]
+        parts = [n for n in (os.listdir(cache.base_dir)
+                             if os.path.isdir(cache.base_dir) else [])
+                 if n.endswith('.part')]
         self.assertEqual([], parts)
 
     def spawn_fails(self, exc_type, image=None, **flavor):
@@ -210,13 +213,18 @@ class SpawnFaultTest(base.BaseTestCase):
                                    image=image, root_gb=1)
         self.assertIn('too small', message)
 
-    def test_define(self):
+    def test_input_libvirt_would_refuse(self):
+        # Disks on the floppy controller, which libvirt refuses to define:
+        # refused before the image is even fetched.
         props = dict(self.fx.root_image['properties'], hw_disk_bus='fdc')
         image = self.fx.images.add(
             os.path.join(driver_fixture.GUEST_IMAGE, 'disk-marker.qcow2'),
             'qcow2', properties=props)
-        message = self.spawn_fails(libvirt.libvirtError, image=image)
-        self.assertIn('fdc', message.lower())
+        message = self.spawn_fails(pyvirt_exception.InvalidImageProperty,
+                                   image=image)
+        self.assertIn("hw_disk_bus='fdc'", message)
+        # No image was fetched: the cache was never even made.
+        self.assertFalse(os.path.exists(self.driver._disks.cache.base_dir))
 
     def test_start(self):
         junk = os.path.join(self.fx.tmp, 'not-a-kernel')

@@ -99,21 +99,20 @@ class DesignMatrixTest(base.BaseTestCase):
                           cpu_models=[CUSTOM_MODEL] if mode == 'custom'
                           else [])
             req = self._request(os_type, bus, firmware, machine)
-            design = domain_builder.design_guest(req, self.conf.conf,
-                                                 self.host)
-            caps = self.host.domain_capabilities('x86_64',
-                                                 design.machine_type,
+            caps = self.host.domain_capabilities('x86_64', machine,
                                                  virt_type)
             if not caps.cpu_mode_supported(mode) and mode in (
                     'host-model', 'host-passthrough'):
+                # Design validates the options first, as init_host does.
                 exc = self.assertRaises(
                     exception.InvalidHostConfiguration,
-                    cpu.validate_cpu_options, self.conf.conf, caps)
+                    domain_builder.design_guest, req, self.conf.conf,
+                    self.host)
                 self.assertIn('cpu_mode = %s' % mode, str(exc))
                 refused += 1
                 continue
-            cpu.validate_cpu_options(self.conf.conf, caps,
-                                     self.host.known_cpu_features)
+            design = domain_builder.design_guest(req, self.conf.conf,
+                                                 self.host)
             self.assertNotEqual(machine, design.machine_type, where)
             self.assertTrue(design.machine_type.startswith('pc-'), where)
             back = self._define_and_compare(design, where)

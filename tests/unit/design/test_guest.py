@@ -282,8 +282,7 @@ class DevicesTest(DesignTestCase):
         exc = self.assertRaises(
             exception.InvalidImageProperty, self.design,
             image=support.image_meta(hw_vif_model='spapr-vlan'),
-            network_info=[{'id': 'p', 'type': 'ovs', 'address': 'a',
-                           'network': {'bridge': 'br0'}}])
+            network_info=[support.vif()])
         self.assertIn("hw_vif_model='spapr-vlan'", str(exc))
 
     def test_metadata_and_sysinfo(self):
