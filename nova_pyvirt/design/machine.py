@@ -29,10 +29,10 @@ from nova_pyvirt import exception
 #: SeaBIOS on x86, the NIC models QEMU emulates).
 QEMU_VIRT_TYPES = ('qemu', 'kvm')
 
+X86 = ('i686', 'x86_64')
 #: x86 machine types design builds guests for: the i440fx (``pc``) and
 #: Q35 families. Others (isapc, microvm, x-remote, none) have no PCI bus,
 #: which every guest's virtio devices need.
-X86 = ('i686', 'x86_64')
 PC_MACHINE = re.compile(r'^(pc|q35|pc-.+)$')
 
 DEFAULT_ALIAS = {'i686': 'pc', 'x86_64': 'pc', 'aarch64': 'virt',

@@ -57,6 +57,10 @@ MAX_FLAVOR_INT = db_constants.MAX_INT
 # libvirt keeps <name>.xml (written through <name>.xml.new) and a UEFI
 # guest's <name>_VARS.fd in a directory: a file name is 255 bytes at most.
 MAX_NAME_BYTES = 255 - len('.xml.new')
+# x86 APIC IDs are 8 bits: libvirt refuses more vCPUs unless the guest
+# has an IOMMU with extended interrupt mode (x2APIC), which design does
+# not add.
+MAX_X86_VCPUS_WITHOUT_IOMMU = 255
 # libvirt reads <memballoon><stats period> as a C int.
 MAX_INT32 = 2 ** 31 - 1
 # Linux interface names (IFNAMSIZ less the NUL).
@@ -186,6 +190,15 @@ def check_instance(instance):
 
 def vcpu_limit(host, checked):
     """``(maximum, why)`` for the guest's vCPUs on this machine type."""
+    limit, why = _machine_vcpu_limit(host, checked)
+    if checked.arch in machine.X86 and limit > MAX_X86_VCPUS_WITHOUT_IOMMU:
+        return (MAX_X86_VCPUS_WITHOUT_IOMMU, 'more need an IOMMU with '
+                'extended interrupt mode, which guests do not get; %s '
+                'allows %d' % (checked.machine_type, limit))
+    return limit, why
+
+
+def _machine_vcpu_limit(host, checked):
     if checked.domain_caps.vcpu_max:
         return (checked.domain_caps.vcpu_max,
                 'the maximum of machine type %s for %s guests on this host'

@@ -106,6 +106,13 @@ FOUND = [
     _example(flavor={'vcpus': 0}),
     _example(flavor={'memory_mb': -5}),
     _example(flavor={'vcpus': 99999}),
+    # More than 255 vCPUs on q35 (whose maximum is 288) with a topology:
+    # libvirt wants an IOMMU with extended interrupt mode for them.
+    _example(flavor={'vcpus': 256, 'root_gb': 17, 'ephemeral_gb': 12,
+                     'memory_mb': 3483},
+             extra_specs={'hw:boot_menu': 'true', 'hw:cpu_cores': '1'},
+             options={'pyvirt.hw_machine_type': ['x86_64=q35']},
+             instance={'user_id': '<&>"\'', 'project_id': '<&>"\''}),
     # More memory than libvirt's <memory> holds.
     _example(flavor={'memory_mb': 2 ** 43}),
     # A control character in the owner: lxml cannot write it.

@@ -86,6 +86,18 @@ class FlavorTest(ValidationTestCase):
         self.assertIn('machine type pc-1.2', message)
         self.validate(flavor_=support.flavor(vcpus=CORPUS_VCPU_MAX))
 
+    def test_x86_guests_without_an_iommu(self):
+        # q35 takes 288 vCPUs, but more than 255 need an IOMMU with
+        # extended interrupt mode, which design does not add.
+        limit = validation.MAX_X86_VCPUS_WITHOUT_IOMMU
+
+        def q35_maximum(caps):
+            caps.element.find('vcpu').set('max', str(limit + 1))
+        host = test_guest.host_facts(edit=q35_maximum)
+        message = self.refused(exception.InvalidFlavor, host=host,
+                               flavor_=support.flavor(vcpus=limit + 1))
+        self.assertIn('1 to %d vCPUs (more need an IOMMU' % limit, message)
+
     def test_machine_maximum_without_domain_capabilities(self):
         # Domain capabilities without <vcpu max>: the machine's maxCpus.
         def no_vcpu(caps):
