@@ -165,8 +165,14 @@ def local_disk(spec, bus, target, iotune, cache_mode):
 
 
 def volume_disk(volume, bus, target):
-    """A volume's disk: the driver's source plus nova's volume semantics."""
-    disk = volume.source.copy()
+    """A volume's disk: the driver's source plus nova's volume semantics.
+
+    A volume not connected yet (spawn's check before anything is made)
+    has no source: its disk gets everything else, which is what the check
+    needs (buses, target names, limits).
+    """
+    disk = volume.source.copy() if volume.source is not None else \
+        dev.Disk()
     disk.device = volume.device
     disk.driver_name = 'qemu'
     if disk.driver_type is None:

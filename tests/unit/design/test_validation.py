@@ -320,6 +320,11 @@ class DevicesTest(ValidationTestCase):
                                volumes=[self.volume('vol,1')])
         self.assertIn("Volume vol,1: volume_id='vol,1'", message)
 
+    def test_volume_not_connected_yet(self):
+        # Spawn checks its volumes before connecting them: no source yet.
+        self.validate(volumes=[request.VolumeDisk(support.VOLUME_ID, None,
+                                                  boot_index=0)])
+
     def test_cdrom_volume_on_virtio(self):
         message = self.refused(exception.InvalidGuestDevice, volumes=[
             self.volume(device='cdrom', bus='virtio')])
