@@ -56,6 +56,8 @@ from nova_pyvirt.hypervisor import lifecycle_events
 from nova_pyvirt import xml
 
 LOG = logging.getLogger(__name__)
+# Completed-job statistics kept for domains nobody asked about yet.
+MAX_COMPLETED_JOBS = 256
 
 # While disconnected, the dispatcher tries to reconnect this often.
 RECONNECT_INTERVAL = 10.0
@@ -132,6 +134,7 @@ class Host(object):
         # atomic, so the callbacks need no lock.
         self._events = collections.deque()
         self._removed_devices = collections.deque(maxlen=256)
+        self._completed_jobs = {}
         self._waker = None
         self._delay = lifecycle_events.StoppedEventDelay(stopped_event_delay)
         self._next_retry = None
@@ -284,6 +287,14 @@ class Host(object):
                         'events: %(error)s', {'uri': self._uri,
                                               'error': exc})
         try:
+            self._callback_ids.append(conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+                self._job_completed_callback, None))
+        except libvirt.libvirtError as exc:
+            LOG.warning('libvirt at %(uri)s does not send job-completed '
+                        'events: %(error)s', {'uri': self._uri,
+                                              'error': exc})
+        try:
             conn.registerCloseCallback(self._close_callback,
                                        self._generation)
         except libvirt.libvirtError as exc:
@@ -349,6 +360,16 @@ class Host(object):
 
     def _device_removed_callback(self, conn, dom, alias, opaque):
         self._removed_devices.append((dom.UUIDString(), alias))
+
+    def _job_completed_callback(self, conn, dom, params, opaque):
+        # The last completed job per domain: a migration that ends between
+        # two polls of its statistics still has its counters here.
+        jobs = self._completed_jobs
+        jobs.pop(dom.UUIDString(), None)
+        jobs[dom.UUIDString()] = dict(params)
+        while len(jobs) > MAX_COMPLETED_JOBS:
+            # Jobs nobody asked about (saves, dumps) of gone domains.
+            jobs.pop(next(iter(jobs)), None)
 
     def _close_callback(self, conn, reason, generation):
         self._events.append(('closed', generation, reason))
@@ -451,6 +472,20 @@ class Host(object):
         except ValueError:
             return False
         return True
+
+    def completed_job(self, uuid, timeout=0, poll=0.05):
+        """Statistics libvirt sent when a job of ``uuid`` completed.
+
+        Taken once; waits up to ``timeout`` seconds for the event, which
+        comes a moment after the call that ran the job returned. ``{}``
+        when none came.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self._completed_jobs.pop(uuid, None)
+            if stats is not None or time.monotonic() >= deadline:
+                return stats or {}
+            time.sleep(poll)
 
     def get_guest(self, instance):
         """The ``virDomain`` of a nova instance.

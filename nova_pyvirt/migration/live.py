@@ -74,6 +74,9 @@ BASE_FLAGS = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER |
               libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
 
 _SHARED_PROBE_PREFIX = '.pyvirt-shared-'
+# Seconds to wait, after migrateToURI3 returned, for libvirt's
+# job-completed event when no poll saw the migration's counters.
+COMPLETED_EVENT_WAIT = 5
 
 
 def _bracketed(address):
@@ -409,8 +412,10 @@ class LiveMigration(object):
                 instance_disks.DiskSet.load(files).local_disks
                 if d.source_type == 'file')
         migration = migrate_data.migration
-        job = live_monitor.LiveMigrationJob(guest, instance, migration,
-                                            self.settings, data_bytes)
+        job = live_monitor.LiveMigrationJob(
+            guest, instance, migration, self.settings, data_bytes,
+            completed_stats=lambda: self.host.completed_job(
+                instance.uuid, timeout=COMPLETED_EVENT_WAIT))
         LOG.info('live migration of %s to %s (%s) starts: flags %#x, '
                  'disks %s', instance.uuid, dest,
                  connection.redact_uri(uri), flags,

@@ -85,11 +85,16 @@ class LiveMigrationJob(object):
         the migration and returns when it ended (raises when it failed).
     :param settings: the ``[pyvirt]`` group (read at each poll: the timeout
         options are mutable).
+    :param completed_stats: returns the statistics libvirt sent when the
+        job completed (``{}`` if none): the final record's counters when
+        the migration ended before any poll saw them.
     """
 
     def __init__(self, guest, instance, migration, settings, data_bytes,
-                 clock=time.monotonic, sleep=time.sleep):
+                 clock=time.monotonic, sleep=time.sleep,
+                 completed_stats=dict):
         self.guest = guest
+        self.completed_stats = completed_stats
         self.instance = instance
         self.migration = migration
         self.settings = settings
@@ -157,8 +162,10 @@ class LiveMigrationJob(object):
         thread.join()
         if self.error is not None:
             raise self.error
-        # Done: nothing remains, whatever the last poll saw.
-        final = dict(self._latest)
+        # Done: nothing remains, whatever the last poll saw. A migration
+        # that ended between two polls (or before the first) left its
+        # counters only in libvirt's job-completed event.
+        final = dict(self._latest) or self.completed_stats()
         for kind in ('memory', 'disk', 'data'):
             if kind + '_total' in final:
                 final[kind + '_processed'] = final[kind + '_total']

@@ -820,3 +820,41 @@ class ConcurrencyModeTest(base.BaseTestCase):
                           ['lifecycle', STARTED] + where,
                           ['lifecycle', STOPPED] + where],
                          result['calls'])
+
+
+class CompletedJobTest(TestDriverCase):
+    """libvirt's job-completed statistics, kept until asked for once."""
+
+    class _Dom(object):
+        def __init__(self, uuid):
+            self.uuid = uuid
+
+        def UUIDString(self):
+            return self.uuid
+
+    def test_taken_once(self):
+        host = self.make_host()
+        stats = {'memory_total': 1 << 27, 'memory_remaining': 0}
+        host._job_completed_callback(None, self._Dom('a'), stats, None)
+        self.assertEqual(stats, host.completed_job('a'))
+        self.assertEqual({}, host.completed_job('a'))
+
+    def test_waits_for_the_event(self):
+        host = self.make_host()
+        timer = threading.Timer(0.1, host._job_completed_callback,
+                                (None, self._Dom('b'), {'disk_total': 1},
+                                 None))
+        timer.start()
+        self.addCleanup(timer.join)
+        self.assertEqual({'disk_total': 1},
+                         host.completed_job('b', timeout=WAIT))
+
+    def test_bounded(self):
+        host = self.make_host()
+        for number in range(host_mod.MAX_COMPLETED_JOBS + 10):
+            host._job_completed_callback(None, self._Dom(str(number)),
+                                         {'n': number}, None)
+        self.assertEqual({}, host.completed_job('0'))
+        last = str(host_mod.MAX_COMPLETED_JOBS + 9)
+        self.assertEqual({'n': host_mod.MAX_COMPLETED_JOBS + 9},
+                         host.completed_job(last))

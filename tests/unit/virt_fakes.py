@@ -159,6 +159,7 @@ class FakeDomain(object):
     migrate_error = None      # raised by migrateToURI3 (the guest stays)
     migrate_wait = None       # a threading.Event migrateToURI3 waits for
     job = None                # what jobStats returns while migrating
+    completed = None          # the job-completed event's statistics
 
     def isPersistent(self):
         return int(self.defined)
@@ -177,6 +178,11 @@ class FakeDomain(object):
                                 libvirt.VIR_ERR_OPERATION_ABORTED)
         if self.migrate_error is not None:
             raise self.migrate_error
+        # libvirt's job-completed event carries the final counters.
+        self.completed = {'type': libvirt.VIR_DOMAIN_JOB_COMPLETED,
+                          'memory_total': 128 << 20,
+                          'memory_processed': 129 << 20,
+                          'memory_remaining': 0, 'disk_total': 0}
         # Moved: gone from this host (VIR_MIGRATE_UNDEFINE_SOURCE).
         self.active = False
         self.defined = False
@@ -251,6 +257,11 @@ class FakeHost(object):
 
     def domain_states(self):
         return {d.uuid: d.state() for d in self.list_domains()}
+
+    def completed_job(self, uuid, timeout=0):
+        domain = self.domains.get(uuid)
+        stats, domain.completed = domain.completed, None
+        return stats or {}
 
     def recent_state(self, uuid, max_age):
         return None

@@ -181,6 +181,16 @@ class LiveMigrationRollbackTest(base.BaseTestCase):
         self.assertEqual(0, data.migration.memory_remaining)
         self.assertEqual(100, self.instance.progress)
 
+    def test_migration_faster_than_a_poll_records_the_event_counters(self):
+        # migrateToURI3 returns before the monitor's first look at the
+        # job: the counters come from libvirt's job-completed event.
+        self._spawn()
+        data = _migrate_data()
+        self._migrate(data)
+        self.assertEqual(128 << 20, data.migration.memory_total)
+        self.assertEqual(128 << 20, data.migration.memory_processed)
+        self.assertEqual(0, data.migration.memory_remaining)
+
     def test_failed_migration_keeps_the_guest_on_the_source(self):
         domain = self._spawn()
         domain.migrate_error = virt_fakes.libvirt_error('connection lost')
