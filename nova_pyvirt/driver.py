@@ -298,6 +298,15 @@ class PyVirtDriver(driver.ComputeDriver):
                 self._disks.delete(instance, files)
         LOG.info('instance %s spawned', instance.uuid)
 
+    def _destroy_running(self, instance):
+        """Destroy the instance's guest if it runs; none is fine."""
+        try:
+            guest = self._guest(instance)
+            if guest.is_active():
+                guest.destroy()
+        except exception.InstanceNotFound:
+            pass
+
     def _remove_guest(self, domain):
         if domain is None:
             return
@@ -311,12 +320,7 @@ class PyVirtDriver(driver.ComputeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
-        try:
-            guest = self._guest(instance)
-        except exception.InstanceNotFound:
-            guest = None
-        if guest is not None and guest.is_active():
-            guest.destroy()
+        self._destroy_running(instance)
         self.cleanup(context, instance, network_info, block_device_info,
                      destroy_disks, destroy_secrets=destroy_secrets)
 
@@ -338,12 +342,7 @@ class PyVirtDriver(driver.ComputeDriver):
         # The ports stay plugged: destroying the domain leaves the hybrid
         # bridge and a tap port's device in place, and libvirt puts a
         # direct OVS port back on the bridge when the guest starts.
-        try:
-            guest = self._guest(instance)
-            if guest.is_active():
-                guest.destroy()
-        except exception.InstanceNotFound:
-            pass
+        self._destroy_running(instance)
         disks = instance_disks.DiskSet.load(self._files(instance))
         volumes = self._volumes.connect_all(block_device_info, instance)
         self._start_guest(instance, instance.image_meta, network_info, disks,
@@ -542,11 +541,7 @@ class PyVirtDriver(driver.ComputeDriver):
     def _stop_guest(self, instance):
         """Destroy the instance's guest if it runs (paused, waiting)."""
         try:
-            guest = self._guest(instance)
-            if guest.is_active():
-                guest.destroy()
-        except exception.InstanceNotFound:
-            pass
+            self._destroy_running(instance)
         except Exception:
             LOG.exception('could not stop the guest of %s', instance.uuid)
 

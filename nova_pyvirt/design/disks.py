@@ -197,27 +197,26 @@ def design_disks(request, domain_caps, conf):
     """All disk devices in order: local disks, then volumes by boot index."""
     names = TargetNames()
     disk_bus = choose_bus(domain_caps, request.image_meta, 'disk')
-    cdrom_bus = None
+    cdrom_bus = None    # chosen (and checked) at the first cdrom only
+
+    def bus_of(device):
+        nonlocal cdrom_bus
+        if device.device != 'cdrom':
+            return device.bus or disk_bus
+        cdrom_bus = cdrom_bus or choose_bus(domain_caps, request.image_meta,
+                                            'cdrom')
+        return device.bus or cdrom_bus
+
     iotune = flavor_iotune(request.flavor)
     disks = []
     for spec in request.local_disks:
-        if spec.device == 'cdrom':
-            cdrom_bus = cdrom_bus or choose_bus(
-                domain_caps, request.image_meta, 'cdrom')
-            bus = spec.bus or cdrom_bus
-        else:
-            bus = spec.bus or disk_bus
+        bus = bus_of(spec)
         disks.append(local_disk(spec, bus, names.claim(bus), iotune,
                                 conf.pyvirt.disk_cachemode))
     volumes = sorted(request.volumes, key=lambda v: (
         v.boot_index is None or v.boot_index < 0, v.boot_index or 0))
     for volume in volumes:
-        if volume.device == 'cdrom':
-            cdrom_bus = cdrom_bus or choose_bus(
-                domain_caps, request.image_meta, 'cdrom')
-            bus = volume.bus or cdrom_bus
-        else:
-            bus = volume.bus or disk_bus
+        bus = bus_of(volume)
         disks.append(volume_disk(volume, bus,
                                  names.claim(bus, volume.mount_device)))
     return disk_bus, disks
