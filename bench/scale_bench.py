@@ -73,6 +73,8 @@ if _ROOT not in sys.path:
 
 warnings.filterwarnings('ignore', message=r'(?s)\s*eventlet')
 
+from tests import process_table  # noqa: E402
+
 SIZES = (10, 100, 1000)
 QUICK_SIZES = (5, 20)
 QEMU_SIZES = (4, 12, 36)
@@ -112,16 +114,10 @@ def _on_signal(signum, frame):
 def _processes_under(path):
     """PIDs whose command line names ``path`` (the QEMUs of a root)."""
     found = []
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            with open('/proc/%s/cmdline' % pid, 'rb') as handle:
-                cmdline = handle.read().decode('utf-8', 'replace')
-        except OSError:
-            continue
-        if path in cmdline and 'scale_bench.py' not in cmdline:
-            found.append(int(pid))
+    for pid, cmdline in process_table.processes().items():
+        if pid != os.getpid() and path.encode() in cmdline and \
+                b'scale_bench.py' not in cmdline:
+            found.append(pid)
     return found
 
 

@@ -12,6 +12,9 @@
 
 """Check that libvirt kept every element and attribute a document set."""
 
+import libvirt
+from lxml import etree
+
 
 def _path(element):
     parts = []
@@ -54,3 +57,21 @@ def missing(mine, theirs):
 
     walk(mine, [theirs])
     return problems
+
+
+def defined_back(conn, text):
+    """What libvirt keeps of domain ``text``: defined, read, undefined.
+
+    :raises libvirt.libvirtError: libvirt refused the definition.
+    """
+    dom = conn.defineXML(text)
+    try:
+        return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE |
+                           libvirt.VIR_DOMAIN_XML_SECURE)
+    finally:
+        dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+
+
+def dropped(element, back):
+    """:func:`missing` of ``element`` in the document text ``back``."""
+    return missing(element, etree.fromstring(back.encode()))

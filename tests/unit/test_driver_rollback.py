@@ -27,8 +27,8 @@ from nova import exception
 
 from tests.unit import virt_fakes
 
-VOL_BOOT = 'a0000000-0000-4000-8000-000000000001'
-VOL_DATA = 'a0000000-0000-4000-8000-000000000002'
+VOL_BOOT = virt_fakes.VOL_BOOT
+VOL_DATA = virt_fakes.VOL_DATA
 
 
 class SpawnRollbackTest(base.BaseTestCase):
@@ -39,11 +39,7 @@ class SpawnRollbackTest(base.BaseTestCase):
         self.driver = self.fx.driver
         self.host = self.fx.host
         self.volumes = self.fx.volumes
-        # Boots from a volume and has a swap disk: spawn creates real files
-        # (disk.swap, disk.info) and connects two volumes.
-        self.instance = self.fx.instance(swap=1)
-        self.bdi = virt_fakes.VolumeBackend.block_device_info(VOL_BOOT,
-                                                              VOL_DATA)
+        self.instance, self.bdi = self.fx.volume_booted()
         self.directory = self.fx.instance_dir(self.instance)
 
     def spawn(self, power_on=True):

@@ -54,6 +54,10 @@ DOMAIN_XML = """<domain type='qemu'>
   </devices>
 </domain>"""
 
+# The volumes of DriverFixture.volume_booted().
+VOL_BOOT = 'a0000000-0000-4000-8000-000000000001'
+VOL_DATA = 'a0000000-0000-4000-8000-000000000002'
+
 
 def libvirt_error(message, code=libvirt.VIR_ERR_INTERNAL_ERROR):
     """A ``libvirtError`` as libvirt raises it, with code and message."""
@@ -472,6 +476,16 @@ class DriverFixture(fixtures.Fixture):
             flavor=flavor, kernel_id=None, ramdisk_id=None,
             system_metadata={}, host=self.driver._host_name,
             image_ref='')
+
+    def volume_booted(self):
+        """An instance with a swap disk that boots from a volume.
+
+        Spawn makes real files (``disk.swap``, ``disk.info``) and connects
+        :data:`VOL_BOOT` and :data:`VOL_DATA`. Returns the instance and its
+        block device info.
+        """
+        return (self.instance(swap=1),
+                VolumeBackend.block_device_info(VOL_BOOT, VOL_DATA))
 
     def instance_dir(self, instance):
         return self.driver._files(instance).path

@@ -31,6 +31,8 @@ import time
 
 from oslotest import base
 
+from tests import process_table
+
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 BENCH = os.path.join(_REPO, 'bench', 'scale_bench.py')
@@ -44,16 +46,10 @@ SYSTEM_TMP = '/tmp'
 def qemu_under(paths):
     """PIDs of processes whose command line names one of ``paths``."""
     found = []
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open('/proc/%s/cmdline' % pid, 'rb') as handle:
-                cmdline = handle.read().decode('utf-8', 'replace')
-        except OSError:
-            continue
-        if 'qemu-system' in cmdline and any(p in cmdline for p in paths):
-            found.append(int(pid))
+    for pid, cmdline in process_table.processes().items():
+        if b'qemu-system' in cmdline and any(p.encode() in cmdline
+                                             for p in paths):
+            found.append(pid)
     return found
 
 

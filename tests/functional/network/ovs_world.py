@@ -34,6 +34,7 @@ from testtools import content
 
 from tests.fixtures import dhcp
 from tests.fixtures import ovs
+from tests import process_table
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
@@ -42,19 +43,6 @@ QEMU = '/usr/bin/qemu-system-x86_64'
 PLUG_DEVICES = ('tap', 'qbr', 'qvb', 'qvo')
 # What the test guest's web server answers (tools/guest_image/README.md).
 HTTP_TEXT = 'PYVIRT-HTTP hello from the test guest'
-
-
-def processes():
-    """``{pid: cmdline}`` of every process on the machine."""
-    found = {}
-    for name in os.listdir('/proc'):
-        if name.isdigit():
-            try:
-                with open('/proc/%s/cmdline' % name, 'rb') as handle:
-                    found[int(name)] = handle.read().replace(b'\0', b' ')
-            except OSError:
-                continue
-    return found
 
 
 def descendants(pid):
@@ -68,7 +56,7 @@ def descendants(pid):
                 parents[int(name)] = int(stat[1])
             except (OSError, IndexError, ValueError):
                 continue
-    running = processes()
+    running = process_table.processes()
     found, todo = {}, [pid]
     while todo:
         parent = todo.pop()
@@ -208,7 +196,7 @@ class OvsWorldTest(testtools.TestCase):
         for link in self.ovs.links():
             self.assertFalse(link.startswith(PLUG_DEVICES), link)
         # The host process and its privsep daemons remain until it stops.
-        running = processes()
+        running = process_table.processes()
         for pid in self.ovs.namespace_pids():
             self.assertNotIn(b'qemu-system', running.get(pid, b''))
         host.stop()
@@ -224,7 +212,7 @@ class OvsWorldTest(testtools.TestCase):
         # gone, and so are the namespaces they held and their directories.
         dirs = [fx.dir for fx in [getattr(self, 'dhcp', None)] if fx] + [
             fx.run_dir for fx in [getattr(self, 'ovs', None)] if fx]
-        running = processes()
+        running = process_table.processes()
         left = ['%d: %s' % (pid, cmdline.decode(errors='replace'))
                 for pid, cmdline in self.held.items()
                 if running.get(pid) == cmdline]
@@ -248,7 +236,7 @@ class OvsWorldTest(testtools.TestCase):
 
     def remember_processes(self):
         """Note every process of the test's namespaces (QEMU included)."""
-        running = processes()
+        running = process_table.processes()
         for pid in self.ovs.namespace_pids() + self.dhcp.namespace_pids():
             if pid in running:
                 self.held[pid] = running[pid]

@@ -30,7 +30,6 @@ address the guest takes from ``network_data.json``.
 """
 
 import shutil
-import time
 
 from oslo_serialization import jsonutils
 from oslo_utils import uuidutils
@@ -39,8 +38,6 @@ from testtools import content
 from nova.network import model as network_model
 
 from tests import design_support as support
-from tests.fixtures import driver as driver_fixture
-from tests.functional.network import ovs_world
 from tests.functional.network import test_guest_on_ovs as on_ovs
 from tests import guest_console
 from tests import guest_login
@@ -63,7 +60,7 @@ def static_port(fixed_ip=STATIC_IP):
     return vif
 
 
-class ConfigDriveGuestTest(ovs_world.OvsWorldTest):
+class ConfigDriveGuestTest(on_ovs.DriverOnOvsTest):
 
     CIDR = on_ovs.CIDR
     GATEWAY = on_ovs.GATEWAY
@@ -74,25 +71,8 @@ class ConfigDriveGuestTest(ovs_world.OvsWorldTest):
         for tool in ('genisoimage', 'ssh', 'ssh-keygen'):
             if not shutil.which(tool):
                 self.skipTest('%s is missing' % tool)
-        # Built here, where the package archive is reachable: the host
-        # runs in the switch's network namespace.
-        driver_fixture.guest_image_dir()
-        self.host = ovs_world.NamespaceHost(
-            self, self.ovs, 'tests.functional.network.guest_host')
         self.key = guest_login.make_keypair(self.tmp, 'instance-key')
         self.other_key = guest_login.make_keypair(self.tmp, 'other-key')
-
-    def wait_console(self, uuid, predicate, what):
-        deadline = time.monotonic() + on_ovs.TIMEOUT
-        while time.monotonic() < deadline:
-            console = self.host.call('console', uuid=uuid)['console']
-            found = predicate(console)
-            if found:
-                return found
-            time.sleep(0.5)
-        self.addDetail('console', content.text_content(console))
-        self.fail('the guest did not print %s within %d s'
-                  % (what, on_ovs.TIMEOUT))
 
     def boot(self, vif, drive_format):
         """Spawn with ``vif`` and a config drive; what the guest reported."""

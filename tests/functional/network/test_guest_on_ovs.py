@@ -41,6 +41,7 @@ from testtools import content
 from nova.network import model as network_model
 
 from tests import design_support as support
+from tests.fixtures import driver as driver_fixture
 from tests.functional.network import os_vif_host
 from tests.functional.network import ovs_world
 from tests import guest_console
@@ -67,14 +68,14 @@ def port(hybrid=False, fixed_ip=FIXED_IP, **values):
     return vif
 
 
-class GuestOnOvsTest(ovs_world.OvsWorldTest):
-
-    CIDR = CIDR
-    GATEWAY = GATEWAY
-    LEASES = ((support.MAC, FIXED_IP), (SECOND_PORT['address'], SECOND_IP))
+class DriverOnOvsTest(ovs_world.OvsWorldTest):
+    """The driver in the switch's namespaces (:mod:`guest_host`)."""
 
     def setUp(self):
-        super(GuestOnOvsTest, self).setUp()
+        super(DriverOnOvsTest, self).setUp()
+        # Built here, where the package archive is reachable: the host
+        # runs in the switch's network namespace.
+        driver_fixture.guest_image_dir()
         self.host = ovs_world.NamespaceHost(
             self, self.ovs, 'tests.functional.network.guest_host')
 
@@ -88,6 +89,13 @@ class GuestOnOvsTest(ovs_world.OvsWorldTest):
             time.sleep(0.5)
         self.addDetail('console', content.text_content(console))
         self.fail('the guest did not print %s within %d s' % (what, TIMEOUT))
+
+
+class GuestOnOvsTest(DriverOnOvsTest):
+
+    CIDR = CIDR
+    GATEWAY = GATEWAY
+    LEASES = ((support.MAC, FIXED_IP), (SECOND_PORT['address'], SECOND_IP))
 
     def boot(self, vif):
         """Spawn with ``vif``; the guest's uuid once it has its address."""

@@ -98,7 +98,11 @@ class PyVirtTestBase(integrated_helpers._IntegratedTestBase):
 
     def _setup_compute_service(self):
         self._record_reported_inventory()
-        compute = self._start_compute(self.COMPUTE_HOST)
+        return self._start_pyvirt_compute(self.COMPUTE_HOST)
+
+    def _start_pyvirt_compute(self, host):
+        """nova-compute ``host`` with the driver, as configured now."""
+        compute = self._start_compute(host)
         # The driver's Host owns a connection and a dispatcher thread; stop
         # them even if the driver's cleanup_host does not.
         self.addCleanup(compute.driver._host.cleanup)

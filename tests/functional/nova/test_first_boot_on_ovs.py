@@ -52,10 +52,7 @@ class FirstBootOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
         self.host.call('configure', vif_plugging_timeout=300,
                        vif_plugging_is_fatal=True,
                        config_drive_format=drive_format)
-        reply = self.host.api('POST', '/os-keypairs', body={'keypair': {
-            'name': KEY_NAME,
-            'public_key': guest_login.public_key(self.key)}})
-        self.assertIn(reply['status'], (200, 201), reply)
+        self.import_keypair(KEY_NAME, self.key)
         self.host.call('create_port', id=on_ovs.PORT_ID, mac=on_ovs.MAC,
                        ip=on_ovs.FIXED_IP, details=on_ovs.VIF_DETAILS)
         self.agent = self.useFixture(on_ovs.OvsAgent(

@@ -128,9 +128,7 @@ class ImagePlacementTestBase(base.PyVirtTestBase):
             self.flags(virt_type=VIRT_TYPES[host],
                        connection_uri=self.uris[host], instances_path=path,
                        group='pyvirt')
-            compute = self._start_compute(host)
-            self.addCleanup(compute.driver._host.cleanup)
-            self._check_provider_created(compute)
+            compute = self._start_pyvirt_compute(host)
             first = first or compute
         return first
 

@@ -76,6 +76,7 @@ from tests.fixtures import ovs
 from tests.functional.network import ovs_world
 from tests.functional.nova import test_server_on_ovs as on_ovs
 from tests import guest_login
+from tests import process_table
 
 #: The compute services of :mod:`two_computes`.
 HOST1 = 'host1'
@@ -125,10 +126,7 @@ class MigrateOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
         # The server has a key pair, user data and a config drive: each
         # move must bring them along, and the user still log in.
         self.key = guest_login.make_keypair(self.tmp, 'instance-key')
-        reply = self.host.api('POST', '/os-keypairs', body={'keypair': {
-            'name': KEY_NAME,
-            'public_key': guest_login.public_key(self.key)}})
-        self.assertIn(reply['status'], (200, 201), reply)
+        self.import_keypair(KEY_NAME, self.key)
         self.marker = uuidutils.generate_uuid()
         self.agent = self.useFixture(on_ovs.OvsAgent(
             self.switches, self.host, [on_ovs.PORT_ID], delay=AGENT_DELAY))
@@ -312,7 +310,7 @@ class MigrateOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
 
     def remember_processes(self):
         """Note every process of the test's namespaces (QEMU included)."""
-        running = ovs_world.processes()
+        running = process_table.processes()
         for pid in (self.ovs.namespace_pids() + self.ovs_b.namespace_pids() +
                     self.dhcp.namespace_pids()):
             if pid in running:
@@ -324,7 +322,7 @@ class MigrateOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
         self.remember_processes()
         self.delete(server)
         self.assertEqual([], self.agent.errors)
-        running = ovs_world.processes()
+        running = process_table.processes()
         for host, switch in self.switches.items():
             self.assertEqual([], self.host.call('domains',
                                                 host=host)['uuids'])

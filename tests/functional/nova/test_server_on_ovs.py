@@ -303,6 +303,12 @@ class NovaOnOvsSteps(object):
                          self.dhcp.fetch('http://%s/' % address))
         self.assertTrue(self.dhcp.ping(address))
 
+    def import_keypair(self, name, key):
+        """``POST /os-keypairs`` of the public half of ``key``."""
+        reply = self.host.api('POST', '/os-keypairs', body={'keypair': {
+            'name': name, 'public_key': guest_login.public_key(key)}})
+        self.assertIn(reply['status'], (200, 201), reply)
+
     def login(self, server, key, marker):
         """``(hostname, marker, meta_data)`` read over SSH with ``key``.
 

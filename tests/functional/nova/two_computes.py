@@ -158,12 +158,7 @@ class TwoComputesTestBase(base.PyVirtTestBase):
     COMPUTE_HOST = HOST1
 
     def _setup_compute_service(self):
-        self.paths = {
-            HOST1: self.instances_path,
-            HOST2: os.path.join(self.tmp, 'instances-host2'),
-        }
-        for path in self.paths.values():
-            os.makedirs(path, exist_ok=True)
+        self._make_instance_paths()
         # Registered before the services: stopped after them.
         self.libvirtd = self.useFixture(self._host2_libvirtd())
         self.uris = {HOST1: self.conn.getURI(), HOST2: self.libvirtd.uri}
@@ -177,11 +172,18 @@ class TwoComputesTestBase(base.PyVirtTestBase):
             self.flags(my_ip=ADDRESSES[host])
             self.flags(connection_uri=self.uris[host],
                        instances_path=self.paths[host], group='pyvirt')
-            compute = self._start_compute(host)
-            self.addCleanup(compute.driver._host.cleanup)
-            self._check_provider_created(compute)
+            compute = self._start_pyvirt_compute(host)
             first = first or compute
         return first
+
+    def _make_instance_paths(self):
+        """``self.paths``: each host's own instances directory."""
+        self.paths = {
+            HOST1: self.instances_path,
+            HOST2: os.path.join(self.tmp, 'instances-host2'),
+        }
+        for path in self.paths.values():
+            os.makedirs(path, exist_ok=True)
 
     def _host2_libvirtd(self):
         """The fixture of ``host2``'s daemon (subclasses place it)."""

@@ -66,12 +66,7 @@ class TwoLibvirtdsTestBase(two_computes.TwoComputesTestBase):
         super().setUp()
 
     def _setup_compute_service(self):
-        self.paths = {
-            HOST1: self.instances_path,
-            HOST2: os.path.join(self.tmp, 'instances-host2'),
-        }
-        for path in self.paths.values():
-            os.makedirs(path, exist_ok=True)
+        self._make_instance_paths()
         self.pki = self.useFixture(pki_fixture.PkiFixture())
         port = two_computes._common_free_port(
             [ADDRESSES[HOST1], ADDRESSES[HOST2]])
@@ -99,8 +94,6 @@ class TwoLibvirtdsTestBase(two_computes.TwoComputesTestBase):
                     port, self.libvirtds[host].client_pki_dir),
                 live_migration_inbound_addr=ADDRESSES[host],
                 group='pyvirt')
-            compute = self._start_compute(host)
-            self.addCleanup(compute.driver._host.cleanup)
-            self._check_provider_created(compute)
+            compute = self._start_pyvirt_compute(host)
             first = first or compute
         return first

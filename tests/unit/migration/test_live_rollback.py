@@ -38,8 +38,8 @@ from nova_pyvirt.migration import live_checks
 from nova_pyvirt.migration import live_monitor
 from tests.unit import virt_fakes
 
-VOL_BOOT = 'a0000000-0000-4000-8000-000000000001'
-VOL_DATA = 'a0000000-0000-4000-8000-000000000002'
+VOL_BOOT = virt_fakes.VOL_BOOT
+VOL_DATA = virt_fakes.VOL_DATA
 
 
 def _migrate_data(**kw):
@@ -74,10 +74,7 @@ class LiveMigrationRollbackTest(base.BaseTestCase):
         self.driver = self.fx.driver
         self.host = self.fx.host
         self.volumes = self.fx.volumes
-        self.instance = self.fx.instance(swap=1)
-        # Boots from a volume, with a swap disk: a local file to copy.
-        self.bdi = virt_fakes.VolumeBackend.block_device_info(VOL_BOOT,
-                                                              VOL_DATA)
+        self.instance, self.bdi = self.fx.volume_booted()
         self.directory = self.fx.instance_dir(self.instance)
         self.post = mock.Mock()
         self.recover = mock.Mock()
