@@ -270,30 +270,21 @@ class Host(object):
         self._callback_ids = []
         if not self._initialized:
             return
-        try:
-            self._callback_ids.append(conn.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                self._lifecycle_callback, None))
-        except libvirt.libvirtError as exc:
-            LOG.warning('libvirt at %(uri)s does not send domain lifecycle '
-                        'events: %(error)s', {'uri': self._uri,
-                                              'error': exc})
-        try:
-            self._callback_ids.append(conn.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
-                self._device_removed_callback, None))
-        except libvirt.libvirtError as exc:
-            LOG.warning('libvirt at %(uri)s does not send device-removed '
-                        'events: %(error)s', {'uri': self._uri,
-                                              'error': exc})
-        try:
-            self._callback_ids.append(conn.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
-                self._job_completed_callback, None))
-        except libvirt.libvirtError as exc:
-            LOG.warning('libvirt at %(uri)s does not send job-completed '
-                        'events: %(error)s', {'uri': self._uri,
-                                              'error': exc})
+        for event_id, callback, what in (
+                (libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                 self._lifecycle_callback, 'domain lifecycle'),
+                (libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+                 self._device_removed_callback, 'device-removed'),
+                (libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+                 self._job_completed_callback, 'job-completed')):
+            try:
+                self._callback_ids.append(conn.domainEventRegisterAny(
+                    None, event_id, callback, None))
+            except libvirt.libvirtError as exc:
+                LOG.warning('libvirt at %(uri)s does not send %(what)s '
+                            'events: %(error)s', {'uri': self._uri,
+                                                  'what': what,
+                                                  'error': exc})
         try:
             conn.registerCloseCallback(self._close_callback,
                                        self._generation)
