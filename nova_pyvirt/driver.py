@@ -363,6 +363,25 @@ class PyVirtDriver(driver.ComputeDriver):
                         'rebooting it hard', instance.uuid, timeout)
         self._hard_reboot(context, instance, network_info, block_device_info)
 
+    def poll_rebooting_instances(self, timeout, instances):
+        """Nothing to do: a reboot here ends before nova's call returns.
+
+        nova-compute lists instances whose task state has said "rebooting"
+        for longer than ``[DEFAULT] reboot_timeout``. :meth:`reboot` is
+        synchronous, as in nova's libvirt driver (whose method does
+        nothing either): an instance listed is either still in a soft
+        reboot, which itself waits up to ``reboot_timeout`` before it
+        reboots hard, or was left so by a compute service that stopped
+        mid-reboot, which nova-compute settles at its next start
+        (``ComputeManager._init_instance`` reboots it again, or clears the
+        task state of a guest that runs). Rebooting it here as well would
+        race the reboot under way.
+        """
+        for instance in instances:
+            LOG.debug('instance %s has been rebooting for more than %d s; '
+                      'its reboot is still running or is settled when '
+                      'nova-compute restarts', instance.uuid, timeout)
+
     def power_off(self, instance, timeout=0, retry_interval=0):
         guest = self._guest(instance)
         if timeout and guest.shutdown_gracefully(timeout, retry_interval):

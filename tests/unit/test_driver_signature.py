@@ -38,7 +38,7 @@ IMPLEMENTED = (
     'update_provider_tree', 'resume_state_on_host_boot', 'attach_volume',
     'detach_volume', 'extend_volume', 'get_volume_connector',
     'cleanup_host', 'manage_image_cache', 'attach_interface',
-    'detach_interface')
+    'detach_interface', 'poll_rebooting_instances')
 
 # What nova-compute calls only when the driver claims the capability: a
 # claim without the methods fails at call time, methods without the claim

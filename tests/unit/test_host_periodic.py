@@ -227,6 +227,25 @@ class DriverPeriodicTest(base.BaseTestCase):
         self.assertEqual(set(UUIDS), set(self.driver.list_instance_uuids()))
         self.assertEqual(3, len(self.driver.list_instances()))
 
+    def test_poll_rebooting_instances_leaves_the_guests_alone(self):
+        # As nova's libvirt driver: a reboot ends inside reboot(), so an
+        # instance still "rebooting" is not the driver's to reboot again.
+        before = [(d.UUIDString(), d.ID(), d.state()[0])
+                  for d in self.conn.listAllDomains()]
+        self.lookups.reset_mock()
+
+        with self.assertLogs('nova_pyvirt.driver', 'DEBUG') as logs:
+            self.assertIsNone(self.driver.poll_rebooting_instances(
+                60, self.instances[:2]))
+
+        after = [(d.UUIDString(), d.ID(), d.state()[0])
+                 for d in self.conn.listAllDomains()]
+        self.assertEqual(sorted(before), sorted(after))
+        self.assertEqual(0, self.lookups.call_count)
+        self.assertEqual(2, len(logs.records))
+        self.assertIn(UUIDS[0], logs.output[0])
+        self.assertIn('more than 60 s', logs.output[0])
+
     def test_plug_vifs_without_ports_reads_nothing(self):
         instance = mock.Mock(spec=['uuid'], uuid=UUIDS[0])
         self.driver.plug_vifs(instance, [])
