@@ -495,14 +495,46 @@ class PyVirtDriver(driver.ComputeDriver):
         files = self._files(instance)
         disks = instance_disks.DiskSet.load(files)
         cold_migration.check_flavor(instance, disks, flavor)
+        was_running = self._guest(instance).is_active()
         self.power_off(instance, timeout, retry_interval)
         self._volumes.disconnect_all(block_device_info, instance)
-        disk_info = self._migration.send(instance, dest, files, disks)
+        try:
+            disk_info = self._migration.send(instance, dest, files, disks)
+        except Exception as exc:
+            # send() put the source directory back and removed the partial
+            # copy: the instance is whole here, as it was.
+            self._resume_on_source(context, instance, network_info,
+                                   block_device_info, was_running, exc)
+            # nova-compute sets the instance back to its state before the
+            # resize, records the cause as the instance's fault and
+            # re-raises it (ComputeManager._error_out_instance_on_exception).
+            raise exception.InstanceFaultRollback(inner_exception=exc)
         # The ports go once the files went (a failed copy keeps the
         # instance startable here, ports and all); the destination plugs
         # them again, and so does a revert here.
         self._vifs.unplug_all(instance, network_info)
         return disk_info
+
+    def _resume_on_source(self, context, instance, network_info,
+                          block_device_info, was_running, cause):
+        """Reconnect the volumes and, if it ran, start the guest again.
+
+        If that fails too, the copy's error is raised as it came (not as a
+        rollback): nova then puts the instance in ERROR rather than
+        claiming a state the guest is not in.
+        """
+        LOG.info('the copy of %s failed; %s it on this host', instance.uuid,
+                 'starting' if was_running else 'reconnecting the volumes of')
+        try:
+            if was_running:
+                self._hard_reboot(context, instance, network_info,
+                                  block_device_info)
+            else:
+                self._volumes.connect_all(block_device_info, instance)
+        except Exception:
+            LOG.exception('could not bring %s back on this host after its '
+                          'copy failed', instance.uuid)
+            raise cause from None
 
     def finish_migration(self, context, migration, instance, disk_info,
                          network_info, image_meta, resize_instance,

@@ -261,25 +261,27 @@ class ColdMigrationTest(base.BaseTestCase):
                          two_hosts.qemu_img_info(overlay)['virtual-size'])
         self.assert_nothing_on_b(instance)
 
-    def test_copy_cut_mid_transfer_leaves_source_intact(self):
+    def test_copy_cut_mid_transfer_runs_the_guest_again_on_source(self):
         instance, image_meta, marker = self.booted_with_marker()
         directory = self.a.instance_dir(instance)
         before = file_checksums(directory)
         migration = self.fx.migration(instance)
         self.b.relay.cut_after(CUT_AFTER)
 
-        error = self.assertRaises(
-            transport.RemoteCopyError, self.migrate_to_b, instance,
+        rollback = self.assertRaises(
+            exception.InstanceFaultRollback, self.migrate_to_b, instance,
             instance.flavor, migration)
 
+        # nova-compute records the wrapped error as the instance's fault.
+        error = rollback.inner_exception
+        self.assertIsInstance(error, transport.RemoteCopyError)
         self.addDetail('error', content.text_content(str(error)))
         self.assertEqual(1, self.b.relay.cuts)
         text = str(error)
         self.assertIn(two_hosts.ADDRESS_B, text)
         self.assertIn(directory, text)
         self.assertIn('The source is untouched', text)
-        # A: the instance directory is back, as it was; nothing else.
-        self.assertEqual(before, file_checksums(directory))
+        # A: the instance directory is back; nothing else.
         self.assertFalse(os.path.exists(self.a.resize_dir(instance)))
         self.assertEqual([instance.uuid], sorted(
             n for n in os.listdir(self.a.instances_path) if n != '_base'))
@@ -287,10 +289,13 @@ class ColdMigrationTest(base.BaseTestCase):
         self.assert_nothing_on_b(instance)
         self.assertEqual([], os.listdir(self.b.instances_path))
 
-        # The instance can run again on A, from the same disk.
-        self.assertFalse(self.a.is_running(instance))
-        self.a.driver.power_on(self.ctx, instance, [])
+        # The guest was started again on A, from the same disk.
         self.assert_booted(self.a, instance, marker, units.Gi)
+        self.assert_files_on(self.a, instance)
+        # Its files are those of before the migration. (This boot wrote
+        # the marker again: the same bytes at the same place.)
+        self.a.driver.power_off(instance, 30, 5)
+        self.assertEqual(before, file_checksums(directory))
 
     def test_shrinking_disk_is_refused(self):
         instance, _image_meta = self.fx.spawn(

@@ -27,6 +27,7 @@ once the source and once the destination.
 
 import os
 import re
+import time
 
 import libvirt
 from oslo_concurrency import processutils
@@ -34,7 +35,10 @@ from oslo_serialization import jsonutils
 from oslo_utils import units
 
 from nova.compute import power_state
+from nova import context as nova_context
+from nova import objects
 
+from tests.fixtures import two_hosts
 from tests.functional.nova import base
 from tests.functional.nova import two_computes
 
@@ -50,7 +54,8 @@ OLD_ROOT_GB = 1
 NEW_ROOT_GB = 2
 
 
-class ResizeBetweenHostsTest(two_computes.TwoComputesTestBase):
+class ResizeTestBase(two_computes.TwoComputesTestBase):
+    """The steps and checks of a resize; no tests."""
 
     def setUp(self):
         super().setUp()
@@ -124,7 +129,29 @@ class ResizeBetweenHostsTest(two_computes.TwoComputesTestBase):
             os.path.join(self._instance_dir(host, server), 'disk'))
         return jsonutils.loads(out)
 
-    # -- tests -------------------------------------------------------------
+    # -- API actions -------------------------------------------------------
+
+    def _confirm(self, server):
+        self.api.post_server_action(server['id'], {'confirmResize': None})
+        server = self._wait_for_status(server, 'ACTIVE',
+                                       timeout=MOVE_TIMEOUT)
+        self._wait_for_migration_status(server, ['confirmed'])
+        return server
+
+    def _revert(self, server):
+        self.api.post_server_action(server['id'], {'revertResize': None})
+        server = self._wait_for_status(server, 'ACTIVE',
+                                       timeout=MOVE_TIMEOUT)
+        self._wait_for_migration_status(server, ['reverted'])
+        # The source's finish_revert_resize ends the action; it also removes
+        # the migration's allocation.
+        self._wait_for_instance_action_event(
+            server, 'revertResize', 'compute_finish_revert_resize',
+            'success')
+        return server
+
+
+class ResizeBetweenHostsTest(ResizeTestBase):
 
     def test_resize_confirm(self):
         source, dest = two_computes.HOST1, two_computes.HOST2
@@ -200,23 +227,74 @@ class ResizeBetweenHostsTest(two_computes.TwoComputesTestBase):
         self._assert_nothing_left_on(dest, server)
         self._assert_allocated_on(source, self.old_flavor, server)
 
-    # -- API actions -------------------------------------------------------
 
-    def _confirm(self, server):
-        self.api.post_server_action(server['id'], {'confirmResize': None})
-        server = self._wait_for_status(server, 'ACTIVE',
-                                       timeout=MOVE_TIMEOUT)
-        self._wait_for_migration_status(server, ['confirmed'])
-        return server
+class FailedCopyTest(ResizeTestBase):
+    """A resize whose copy fails, with nova's RPC casts left as casts.
 
-    def _revert(self, server):
-        self.api.post_server_action(server['id'], {'revertResize': None})
-        server = self._wait_for_status(server, 'ACTIVE',
-                                       timeout=MOVE_TIMEOUT)
-        self._wait_for_migration_status(server, ['reverted'])
-        # The source's finish_revert_resize ends the action; it also removes
-        # the migration's allocation.
-        self._wait_for_instance_action_event(
-            server, 'revertResize', 'compute_finish_revert_resize',
-            'success')
-        return server
+    nova's test base turns casts into calls by default; the compute's
+    error would then come back as the API's answer to the resize, which a
+    real nova-api never sees (it answers 202 before the compute starts).
+    """
+
+    CAST_AS_CALL = False
+
+    def test_failed_copy_keeps_the_server_running_on_the_source(self):
+        source, dest = two_computes.HOST1, two_computes.HOST2
+        server = self._boot_on(source)
+        disk = os.path.join(self._instance_dir(source, server), 'disk')
+        checksum = two_hosts.sha256(disk)
+        # The destination's instances directory cannot take a new entry,
+        # not even from root: the copy fails creating the instance's
+        # directory there (mkdir: Operation not permitted).
+        processutils.execute('chattr', '+i', self.paths[dest])
+        self.addCleanup(processutils.execute, 'chattr', '-i',
+                        self.paths[dest])
+
+        self.api.post_server_action(
+            server['id'], {'resize': {'flavorRef': self.new_flavor_id}})
+        migration = self._wait_for_migration_in('error', server)
+
+        # nova-compute got InstanceFaultRollback: the server is ACTIVE
+        # again, on the source, with the old flavor, and the cause is the
+        # instance's fault.
+        server = self._wait_for_status(server, 'ACTIVE')
+        self.assertIsNone(server['OS-EXT-STS:task_state'])
+        self.assertEqual(source, self._host_of(server))
+        self.assertEqual(dest, migration['dest_compute'])
+        self.assertEqual(self.old_flavor['name'],
+                         server['flavor']['original_name'])
+        faults = objects.InstanceFaultList.get_by_instance_uuids(
+            nova_context.get_admin_context(), [server['id']])
+        self.assertEqual(1, len(faults))
+        # The message is cut at 255 characters; the details hold it all.
+        self.assertIn('Creating directory %s on host %s failed' % (
+            self._instance_dir(source, server), two_computes.ADDRESSES[dest]),
+            faults[0].message)
+        self.assertIn('Operation not permitted', faults[0].details)
+        # The guest runs again there: a new boot (after the power-off
+        # the resize made) from the same disk, unchanged.
+        self._assert_runs_on(source, server)
+        console = self._wait_for_console(server, base.GUEST_READY,
+                                         after=base.GUEST_ACPI_SHUTDOWN)
+        self.assertEqual(OLD_ROOT_GB * units.Gi, self._root_size(
+            console, after=base.GUEST_ACPI_SHUTDOWN))
+        self.assertEqual(checksum, two_hosts.sha256(disk))
+        self.assertFalse(os.path.exists(
+            self._instance_dir(source, server) + '_resize'))
+        # Nothing on the destination, and the allocation is the source's.
+        self._assert_nothing_left_on(dest, server)
+        self.assertEqual([], os.listdir(self.paths[dest]))
+        self._assert_allocated_on(source, self.old_flavor, server)
+
+    def _wait_for_migration_in(self, status, server):
+        deadline = time.monotonic() + MOVE_TIMEOUT
+        while True:
+            migrations = self.admin_api.api_get(
+                '/os-migrations?instance_uuid=%s' % server['id']
+            ).body['migrations']
+            if migrations and migrations[0]['status'] == status:
+                return migrations[0]
+            if time.monotonic() > deadline:
+                self.fail('no migration of %s in status %s within %d s: %s'
+                          % (server['id'], status, MOVE_TIMEOUT, migrations))
+            time.sleep(base.POLL)

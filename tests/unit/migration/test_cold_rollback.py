@@ -301,19 +301,59 @@ class DriverColdMigrationRollbackTest(base.BaseTestCase):
         self.assertEqual(self.before, snapshot_dir(self.files.path))
         self.assertFalse(os.path.exists(self.source))
 
-    def test_copy_fails_keeps_the_instance_startable_here(self):
+    def break_the_copy(self):
         def broken_cp(*cmd, **kw):
             raise processutils.ProcessExecutionError(
                 exit_code=1, cmd=' '.join(cmd), stderr='I/O error')
         self.useFixture(fixtures.MockPatchObject(
             cold.fileops, 'execute', broken_cp))
 
-        self.assertRaises(processutils.ProcessExecutionError, self.migrate,
-                          self.instance.flavor)
+    def test_copy_fails_and_the_guest_runs_again_here(self):
+        self.break_the_copy()
 
+        error = self.assertRaises(exception.InstanceFaultRollback,
+                                  self.migrate, self.instance.flavor)
+
+        # nova records the cause as the fault and sets the instance back
+        # to ACTIVE: the guest runs, on its own disks, volumes connected.
+        self.assertIsInstance(error.inner_exception,
+                              processutils.ProcessExecutionError)
+        self.assertIn('I/O error', error.inner_exception.stderr)
         self.assertEqual(self.before, snapshot_dir(self.files.path))
         self.assertFalse(os.path.exists(self.source))
-        self.assertTrue(self.domain.defined)
+        guest = self.fx.host.domains[self.instance.uuid]
+        self.assertTrue(guest.defined)
+        self.assertTrue(guest.active)
+        self.assertEqual({VOL_BOOT}, self.fx.volumes.connected)
+
+    def test_copy_fails_and_a_stopped_guest_stays_stopped(self):
+        self.driver.power_off(self.instance)
+        self.break_the_copy()
+
+        error = self.assertRaises(exception.InstanceFaultRollback,
+                                  self.migrate, self.instance.flavor)
+
+        self.assertIsInstance(error.inner_exception,
+                              processutils.ProcessExecutionError)
+        self.assertEqual(self.before, snapshot_dir(self.files.path))
+        guest = self.fx.host.domains[self.instance.uuid]
+        self.assertTrue(guest.defined)
+        self.assertFalse(guest.active)
+        # As before the resize: a stopped instance keeps its volumes.
+        self.assertEqual({VOL_BOOT}, self.fx.volumes.connected)
+
+    def test_copy_fails_and_the_restart_fails_too(self):
+        self.break_the_copy()
+        self.fx.host.start_error = virt_fakes.libvirt_error('no memory')
+
+        # Not a rollback: nova must not say ACTIVE of a guest that is off.
+        error = self.assertRaises(processutils.ProcessExecutionError,
+                                  self.migrate, self.instance.flavor)
+
+        self.assertIn('I/O error', error.stderr)
+        self.assertEqual(self.before, snapshot_dir(self.files.path))
+        self.assertFalse(os.path.exists(self.source))
+        self.assertTrue(self.fx.host.domains[self.instance.uuid].defined)
 
     def test_prepare_fails_on_the_destination(self):
         self.migrate(self.instance.flavor)
