@@ -34,6 +34,7 @@ import types
 import fixtures
 from oslo_utils import uuidutils
 from oslotest import base
+from testtools import content as testtools_content
 
 from nova import exception
 
@@ -383,12 +384,25 @@ class TestGuestOnVolumes(base.BaseTestCase):
         self.assertEqual(3, console.count('PYVIRT-DISK name=vd'))
         self.assertIn('size=%d' % GiB, console)
 
+        listed = self.lv_names()
+        self.assertEqual(sorted([lv, lv + '.eph0', lv + '.swap']), listed)
+
+        # nova's delete: destroy alone removes the volumes.
         self.fx.driver.destroy(self.fx.context, instance, [], None)
-        # The driver does not remove volumes yet: its cleanup must call
-        # delete_instance for the lvm backend.
-        self.backend.delete_instance(instance.uuid)
-        self.assertEqual({}, self.vgfx.volumes())
+
+        # lvm2's own listing of the group: no volume left, and no loop
+        # device over the physical volume.
+        self.assertEqual([], self.lv_names())
         self.assertEqual([], self.vgfx.loops())
+
+    def lv_names(self):
+        """The logical volumes of the group, as ``lvs`` prints them."""
+        out = self.vgfx.lvm('lvs', '--noheadings', '-o', 'lv_name',
+                            self.vgfx.vg)
+        self.addDetail('lvs-%d' % len(self.getDetails()),
+                       testtools_content.text_content(out))
+        return sorted(line.strip() for line in out.splitlines()
+                      if line.strip())
 
     def independent_offset(self, lv):
         ranges = self.vgfx.volumes()[lv]['ranges']
