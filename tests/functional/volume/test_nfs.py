@@ -19,10 +19,14 @@ QEMU's own NFS client opens them. What reached the guest is read from its
 serial console (``PYVIRT-DISK`` lines, see tools/guest_image/README.md) and
 what the guest wrote is read back from the server over NFS.
 
-The ``mount`` transport needs a kernel NFS client, which the project's test
-machines lack: there the test checks that attaching fails with the kernel's
-refusal (the mount runs in os-brick's privsep daemon, started as root),
-saying so, and leaves nothing attached.
+The ``mount`` transport needs a kernel NFS client: where the host has one,
+a volume is hot-plugged through a kernel mount of the export and detached
+again; where it has none (the project's test machines), that test is
+skipped, saying why. On every host a mount that fails (a share the server
+does not export; on a host without a client, the kernel's own refusal)
+fails the attach naming the volume and the export and leaves nothing
+attached or mounted. The mounts run in os-brick's privsep daemon, started
+as root.
 """
 
 import os
@@ -150,36 +154,74 @@ class QemuTransportTest(NFSVolumeTestCase):
 
 
 class MountTransportTest(NFSVolumeTestCase):
-    """Without a kernel NFS client, attaching fails and says why."""
+    """``[pyvirt] nfs_transport = mount``: the host's kernel mounts."""
 
     transport = 'mount'
 
     def setUp(self):
-        with open('/proc/filesystems') as handle:
-            if 'nfs' in handle.read().split():
-                self.skipTest('this host has a kernel NFS client; this '
-                              'test is about hosts without one')
         super(MountTransportTest, self).setUp()
         # os-brick mounts through its privsep daemon, started as root as on
         # a compute host.
         from os_brick import privileged as brick_privileged
         self.useFixture(privsep_fixture.RootDaemon(brick_privileged.default))
+        self.base_dir = self.fx.conf.conf.pyvirt.nfs_mount_point_base
 
-    def test_attach_fails_naming_volume_and_export(self):
+    def mounted(self):
+        with open('/proc/self/mounts') as handle:
+            return [line.split()[1] for line in handle
+                    if line.split()[1].startswith(self.base_dir + os.sep)]
+
+    def test_hot_plug_through_a_kernel_mount_and_detach(self):
+        reason = ganesha.kernel_client_missing()
+        if reason:
+            self.skipTest(reason)
         instance = self.fx.spawn()
         self.fx.wait_console(instance, volume_base.READY)
         volume_id, info = self.volume('volume-mount')
+
+        self.driver.attach_volume(self.ctx, info, instance, '/dev/vdb')
+
+        self.assertEqual(
+            ('vdb', volume_id[:SERIAL_LEN], ganesha.MiB, 'added',
+             'PYVIRT-DISK-MARKER volume-mount'),
+            self.wait_disk(instance, 'vdb', event='added'))
+        # QEMU opens the file through the kernel's mount of the export.
+        disk, = self.volume_disks(instance)
+        self.assertEqual('file', disk.type)
+        mountpoint, = self.mounted()
+        self.assertEqual(os.path.join(mountpoint, 'volume-mount'),
+                         disk.source_file)
+
+        self.driver.detach_volume(self.ctx, info, instance, '/dev/vdb')
+
+        self.fx.wait_console(instance, 'name=vdb event=removed', timeout=60)
+        self.assertEqual([], self.volume_disks(instance))
+        self.assertEqual([], self.mounted())
+
+    def test_failed_mount_names_volume_and_export(self):
+        # A share the server does not export: no kernel mounts it, with or
+        # without an NFS client.
+        missing = '%s:/pyvirt-not-exported-%s' % (
+            self.nfs.address, uuidutils.generate_uuid())
+        instance = self.fx.spawn()
+        self.fx.wait_console(instance, volume_base.READY)
+        volume_id, info = self.volume('volume-mount')
+        info['data']['export'] = missing
+
         exc = self.assertRaises(exception.VolumeAttachFailed,
                                 self.driver.attach_volume, self.ctx, info,
                                 instance, '/dev/vdb')
+
         message = str(exc)
         self.assertIn(volume_id, message)
-        self.assertIn(self.nfs.export, message)
-        # The mount reached the kernel, which has no NFS client.
-        self.assertTrue('No such device' in message or
-                        "unknown filesystem type 'nfs'" in message, message)
+        self.assertIn(missing, message)
+        if ganesha.kernel_client_missing():
+            # The mount reached the kernel, which has no NFS client.
+            self.assertTrue('No such device' in message or
+                            "unknown filesystem type 'nfs'" in message,
+                            message)
         self.assertEqual([], self.volume_disks(instance))
         self.assertNotIn('name=vdb', self.fx.console(instance))
         # Nothing mounted, no mount point left behind.
-        base_dir = self.fx.conf.conf.pyvirt.nfs_mount_point_base
-        self.assertEqual([], os.listdir(base_dir))
+        self.assertEqual([], self.mounted())
+        self.assertEqual([], os.listdir(self.base_dir))
