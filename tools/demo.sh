@@ -20,7 +20,6 @@ mkdir -p "$state"
 # libvirt's embedded driver logs to stderr by default; its warnings go to a
 # file so the demo's progress lines stay readable.
 export LIBVIRT_LOG_OUTPUTS="3:file:$state/libvirt.log"
-export PYTHONWARNINGS=ignore::DeprecationWarning
 
 exec "$REPO/.venv/bin/python" -m nova_pyvirt.cmd.demo \
     --state-dir "$state" --guest-image "$REPO/.cache/guest-image" "$@"

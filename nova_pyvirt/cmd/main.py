@@ -35,7 +35,6 @@ import argparse
 import collections
 import importlib
 import sys
-import warnings
 
 import pbr.version
 
@@ -83,9 +82,6 @@ def commands():
 
 
 def _import_command_modules():
-    # nova's libraries import eventlet, whose deprecation notice means
-    # nothing to someone running a command.
-    warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)
         # Registering again is harmless and keeps the command when the
