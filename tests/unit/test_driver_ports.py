@@ -566,7 +566,11 @@ class MigrationPortsTest(MigrationPortsBase):
 
     def test_copy_fails_keeps_the_ports(self):
         self.driver._migration.send = mock_raise(RuntimeError('disk full'))
-        self.assertRaises(RuntimeError, self.migrate)
+        error = self.assertRaises(nova_exception.InstanceFaultRollback,
+                                  self.migrate)
+        self.assertIsInstance(error.inner_exception, RuntimeError)
+        # The guest starts again here on the ports it had: none is plugged
+        # or unplugged.
         self.assertEqual(2, len(self.osvif.plugged))
         self.assertEqual(1, len(self.taps))
         self.assertEqual([], self.osvif.journal)
