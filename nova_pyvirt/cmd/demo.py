@@ -397,8 +397,9 @@ def demo(args):
     return run(args)
 
 
-COMMANDS = [('demo', demo, 'Boot, reboot and delete one instance through '
-             'the driver on embedded QEMU.', _configure)]
+COMMANDS = [('demo', demo, 'Boot one instance through the driver on '
+             'embedded QEMU, log in to it over SSH and delete it.',
+             _configure)]
 
 
 def main(argv=None):

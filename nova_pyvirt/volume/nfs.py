@@ -66,12 +66,14 @@ Two transports, chosen with ``[pyvirt] nfs_transport``:
     :func:`nova_pyvirt.privsep.mounts.umount_nfs`. The mount point itself
     is made by os-brick as nova-compute's user (``mkdir -p``) and removed
     by the driver the same way, so ``nfs_mount_point_base`` must belong to
-    that user, as nova's own ``[libvirt] nfs_mount_point_base`` does. The
-    test suite runs where there is no kernel NFS client (``mount -t nfs``
-    cannot work): this transport is tested against os-brick's and
-    ``umount``'s command lines, and a mount attempt from an unprivileged
-    process reaches the kernel and fails with the kernel's own error; the
-    ``qemu`` transport is tested against a real NFS server and guest.
+    that user, as nova's own ``[libvirt] nfs_mount_point_base`` does.
+    Where the host has a kernel NFS client, a test hot-plugs a volume
+    through a real mount of an NFS server's export. The project's test
+    machines have none (``mount -t nfs`` cannot work): there this
+    transport is tested against os-brick's and ``umount``'s command lines,
+    and mount attempts (one from an unprivileged process) reach the kernel
+    and fail with the kernel's own error; the ``qemu`` transport is tested
+    against a real NFS server and guest.
 
 Extending needs nothing on the host: cinder grows the file, and the driver
 tells QEMU the new size (``virDomainBlockResize``).
