@@ -150,9 +150,17 @@ class PyVirtDriver(driver.ComputeDriver):
                     qemu_version, MIN_QEMU_VERSION))
 
     def _connection_changed(self, enabled, reason):
-        """Disable the compute service while libvirt is unreachable."""
+        """Disable the compute service while libvirt is unreachable.
+
+        A connection that is (re)made also finishes the live migration
+        rollbacks that had to wait for libvirt.
+        """
         if enabled:
             LOG.info('libvirt connection to %s is up', self._host.uri)
+            try:
+                self._live.finish_marked_rollbacks()
+            except Exception:
+                LOG.exception('finishing live migration rollbacks failed')
             if not self._connection_was_lost:
                 return   # the first connection: nothing was disabled
         else:

@@ -300,6 +300,22 @@ def _open(uri, read_only):
         raise
 
 
+def is_connection_error(exc):
+    """True if ``exc`` (a libvirtError) says the daemon is out of reach.
+
+    A daemon that died mid-call fails it with an RPC error ("client socket
+    is closed", "End of file while reading data") rather than a code of
+    its own.
+    """
+    if not isinstance(exc, libvirt.libvirtError):
+        return False
+    return (exc.get_error_domain() in (libvirt.VIR_FROM_RPC,
+                                       libvirt.VIR_FROM_REMOTE) or
+            exc.get_error_code() in (libvirt.VIR_ERR_NO_CONNECT,
+                                     libvirt.VIR_ERR_INVALID_CONN,
+                                     libvirt.VIR_ERR_SYSTEM_ERROR))
+
+
 def redact_uri(uri):
     """``uri`` with the password of its user part, if any, replaced.
 
