@@ -18,11 +18,25 @@
   source; once that libvirtd runs again, the destination holds neither a
   domain, nor the instance's files, nor a QEMU process of it (the
   driver removes the directory when its connection comes back).
+* The destination cannot run the guest's CPU: the check before anything
+  moves refuses, naming the missing feature; the guest goes on on the
+  source and the destination holds nothing of it.
+
+Two daemons on one machine share its CPU and its QEMU, so their domain
+capabilities agree. What differs between real hosts is what their QEMU
+can give a guest: here the destination's daemon runs, in its own mount
+namespace, a ``/usr/bin/qemu-system-x86_64`` that starts the real QEMU
+with ``-global max-x86_64-cpu.avx2=off``, so the ``max`` CPU that libvirt
+probes for TCG guests (their ``host-model``) lacks AVX2, as on a host
+whose CPU or QEMU has none. libvirt probes that binary as it would any
+other, and its own CPU comparison does the refusing.
 """
 
 import glob
 import os
 import signal
+import stat
+import sys
 import time
 
 from nova_pyvirt.migration import live_leftovers
@@ -32,6 +46,17 @@ from tests.functional.nova import test_live_migration
 HOST1 = test_live_migration.HOST1
 HOST2 = test_live_migration.HOST2
 COUNTER = test_live_migration.COUNTER
+
+#: The destination's QEMU, whose ``max`` CPU lacks one feature.
+QEMU = '/usr/bin/qemu-system-x86_64'
+QEMU_WITHOUT_FEATURE = """#!%(python)s
+# Written by tests/functional/nova/test_live_migration_failures.py: the real
+# QEMU, whose max CPU (all TCG guests can get) lacks %(feature)s.
+import os
+import sys
+os.execv(%(real)r, [%(real)r, '-global', 'max-x86_64-cpu.%(feature)s=off'] +
+         sys.argv[1:])
+"""
 
 #: Seconds for the destination to be cleaned up once its libvirtd runs
 #: again: the driver reconnects every 10 s.
@@ -128,3 +153,88 @@ class LiveMigrationFailureTest(test_live_migration.LiveMigrationTestBase):
         self.assertNoDomainOn(dest, server)
         self.assertEqual([], [p for p in incoming if _running(p)])
         self._assert_runs_on(source, server)
+
+
+class UnrunnableCpuTest(test_live_migration.LiveMigrationTestBase):
+
+    # RPC casts stay casts, as between real services: the API answers
+    # os-migrateLive at once and the refusal reaches the migration record
+    # and the instance action (nova's harness would otherwise hand the
+    # conductor's error back to the API request as a 500).
+    CAST_AS_CALL = False
+
+    #: Required by the guest, given by the source's QEMU, not by the
+    #: destination's.
+    FEATURE = 'avx2'
+    MODEL = 'Nehalem'
+
+    def _libvirtd_binds(self, host):
+        if host != HOST2 or not os.path.exists(QEMU):
+            return []
+        # The real binary stays reachable in the daemon's namespace, in a
+        # prefix of its own: QEMU finds its modules and firmware relative
+        # to its own directory (../lib, ../share), so those point to /usr.
+        prefix = os.path.join(self.tmp, 'qemu-prefix')
+        os.makedirs(os.path.join(prefix, 'bin'))
+        for name in ('lib', 'libexec', 'share'):
+            os.symlink(os.path.join('/usr', name), os.path.join(prefix, name))
+        real = os.path.join(prefix, 'bin', os.path.basename(QEMU))
+        open(real, 'w').close()
+        wrapper = os.path.join(self.tmp, 'qemu-without-%s' % self.FEATURE)
+        with open(wrapper, 'w') as handle:
+            handle.write(QEMU_WITHOUT_FEATURE % {
+                'python': sys.executable, 'real': real,
+                'feature': self.FEATURE})
+        os.chmod(wrapper, stat.S_IRWXU)
+        return [(QEMU, real), (wrapper, QEMU)]
+
+    def _instance_action_events(self, server):
+        actions = self.api.api_get('/servers/%s/os-instance-actions' %
+                                   server['id']).body['instanceActions']
+        action = [a for a in actions if a['action'] == 'live-migration'][0]
+        return self.api.api_get('/servers/%s/os-instance-actions/%s' % (
+            server['id'], action['request_id'])).body[
+            'instanceAction']['events']
+
+    def test_cpu_the_destination_cannot_run(self):
+        source, dest = HOST1, HOST2
+        self.flags(cpu_mode='custom', cpu_models=[self.MODEL],
+                   cpu_model_extra_flags=[self.FEATURE], group='pyvirt')
+        server = self._boot_on(source)
+        boot_id = COUNTER.findall(self._console(server))[-1][1]
+        cpu = self._domain_on(source, server).XMLDesc(0)
+        self.assertIn("name='%s'" % self.FEATURE, cpu)
+        dest_before = sorted(os.listdir(self.paths[dest]))
+
+        started = time.monotonic()
+        self._live_migrate(server, host=dest)
+        migration = self._wait_for_migration(
+            server, ['completed', 'error', 'failed', 'cancelled',
+                     'running'])
+        took = time.monotonic() - started
+        server = self._wait_for_server(server, 'ACTIVE', source)
+        events = self._instance_action_events(server)
+        reason = ' | '.join('%s: %s' % (e['event'], e.get('details'))
+                            for e in events if e['result'] == 'Error')
+        print('live migration to a host without %s: migration %s after '
+              '%.1f s, server %s on %s; %s' % (
+                  self.FEATURE, migration['status'], took, server['status'],
+                  self._host_of(server), reason))
+        self.assertEqual('error', migration['status'])
+        self.assertIn('Host CPU does not provide required features: %s' %
+                      self.FEATURE, reason)
+
+        # Nothing moved, nothing started: the guest counts on where it
+        # was, the destination has neither a domain nor a file of it.
+        self._assert_runs_on(source, server)
+        seen = len(COUNTER.findall(self._console(server)))
+        deadline = time.monotonic() + base.BOOT_TIMEOUT
+        while True:
+            after = COUNTER.findall(self._console(server))
+            if len(after) > seen + 10 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertGreater(len(after), seen + 10)
+        self.assertEqual({boot_id}, {b for _n, b in after})
+        self.assertNoDomainOn(dest, server)
+        self.assertEqual(dest_before, sorted(os.listdir(self.paths[dest])))
