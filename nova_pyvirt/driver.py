@@ -773,6 +773,14 @@ class PyVirtDriver(driver.ComputeDriver):
             self._host, CONF, self._virt_type, self._disks.usage())
 
     def manage_image_cache(self, context, all_instances):
+        # nova's periodic pass over local storage also retries what live
+        # migration rollbacks left for libvirt to confirm (a guest that
+        # was still arriving when the connection came back), before the
+        # cache counts the bases those directories use.
+        try:
+            self._live.finish_marked_rollbacks()
+        except Exception:
+            LOG.exception('finishing live migration rollbacks failed')
         self._image_cache_manager.update(context, all_instances)
 
     def update_provider_tree(self, provider_tree, nodename,

@@ -13,11 +13,12 @@
 """Live migrations that fail, through nova's API between two libvirtds.
 
 * The destination's libvirtd is killed (SIGKILL) while the migration
-  copies memory: the guest goes on counting on the source with the same
-  boot, nova records the migration as failed and the server ACTIVE on the
-  source; once that libvirtd runs again, the destination holds neither a
-  domain, nor the instance's files, nor a QEMU process of it (the
-  driver removes the directory when its connection comes back).
+  copies memory, or while it copies the disks (the incoming QEMU then
+  outlives its daemon): the guest goes on counting on the source with the
+  same boot, nova records the migration as failed and the server ACTIVE
+  on the source; once that libvirtd runs again, the destination holds
+  neither a domain, nor the instance's files, nor a QEMU process of it
+  (the driver removes the directory when its connection comes back).
 * The destination cannot run the guest's CPU: the check before anything
   moves refuses, naming the missing feature; the guest goes on on the
   source and the destination holds nothing of it.
@@ -38,6 +39,9 @@ import signal
 import stat
 import sys
 import time
+
+import libvirt_qemu
+from lxml import etree
 
 from nova_pyvirt.migration import live_leftovers
 from tests.functional.nova import base
@@ -101,28 +105,70 @@ class LiveMigrationFailureTest(test_live_migration.LiveMigrationTestBase):
         self.assertEqual({boot_id}, {b for _n, b in after})
         return after
 
-    def test_destination_libvirtd_killed(self):
+    def _fill_disk(self, server, host, mib):
+        """Have the guest's QEMU write ``mib`` MiB into its root disk.
+
+        The blocks go to the disk's qcow2 overlay, past the line the guest
+        wrote at its start; a block migration then has that much to copy
+        before any memory moves.
+        """
+        disk = os.path.join(self._instance_dir(host, server), 'disk')
+        before = os.stat(disk).st_blocks * 512
+        dom = self._domain_on(host, server)
+        alias = etree.fromstring(dom.XMLDesc(0)).find(
+            "./devices/disk[@device='disk']/alias").get('name')
+        # The guest device's own block backend (a virtio-blk-pci device
+        # holds it in its virtio-backend child), so the write goes through
+        # the image chain the guest uses.
+        out = libvirt_qemu.qemuMonitorCommand(
+            dom, 'qemu-io -d /machine/peripheral/%s/virtio-backend '
+                 '"write -P 0x5a 1M %dM"' % (alias, mib),
+            libvirt_qemu.VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP)
+        # qemu-io reports to QEMU's stdout, not to the monitor: errors
+        # come back, success is silent.
+        self.assertEqual('', out.strip())
+        self.assertGreaterEqual(os.stat(disk).st_blocks * 512 - before,
+                                mib << 20)
+
+    def _wait_for_phase(self, server, phase):
+        """The migration as the API shows it once ``phase`` is copied."""
+        migration = self._wait_for_migration(server, ['running'])
+        deadline = time.monotonic() + test_live_migration.MIGRATION_TIMEOUT
+        while True:
+            shown = self.api.api_get('/servers/%s/migrations/%s' % (
+                server['id'], migration['id'])).body['migration']
+            if shown['%s_processed_bytes' % phase]:
+                return shown
+            if time.monotonic() > deadline:
+                self.fail('no %s copied for %s within %d s: %s' % (
+                    phase, migration['id'],
+                    test_live_migration.MIGRATION_TIMEOUT, shown))
+            time.sleep(0.2)
+
+    def _kill_destination_libvirtd_during(self, phase):
         source, dest = HOST1, HOST2
         # 1 MiB/s: the 128 MiB guest would take minutes to move.
         self.flags(live_migration_bandwidth=1, group='pyvirt')
         server = self._boot_on(source)
         boot_id = COUNTER.findall(self._console(server))[-1][1]
+        if phase == 'disk':
+            self._fill_disk(server, source, 32)
         daemon = self.libvirtds[dest]
 
         self._live_migrate(server)
-        shown = self._wait_until_copying(server)
+        shown = self._wait_for_phase(server, phase)
         incoming = _qemu_pids(daemon)
-        print('destination QEMU %s, libvirtd PID %d' % (
-            sorted(incoming), daemon.pid))
         killed = time.monotonic()
         daemon.kill(signal.SIGKILL)
         migration = self._wait_for_migration(
             server, ['completed', 'error', 'failed', 'cancelled'])
         failed_after = time.monotonic() - killed
         server = self._wait_for_server(server, 'ACTIVE', source)
-        print('destination libvirtd killed after %d of %d bytes: migration '
-              '%s %.1f s later, server %s on %s' % (
-                  shown['memory_processed_bytes'],
+        print('destination libvirtd (PID %d) killed with disk %s/%s and '
+              'memory %s/%s bytes copied: migration %s %.1f s later, '
+              'server %s on %s' % (
+                  daemon.pid, shown['disk_processed_bytes'],
+                  shown['disk_total_bytes'], shown['memory_processed_bytes'],
                   shown['memory_total_bytes'], migration['status'],
                   failed_after, server['status'], self._host_of(server)))
         # nova rolled back (not 'error': nothing in the rollback failed).
@@ -137,8 +183,8 @@ class LiveMigrationFailureTest(test_live_migration.LiveMigrationTestBase):
                               live_leftovers.MARKER)
         self.assertTrue(os.path.exists(marker))
         print('while the destination libvirtd is down: instance directory '
-              'kept and marked, QEMU of the incoming guest still running: '
-              '%s' % [p for p in incoming if _running(p)])
+              'kept and marked; QEMU of the incoming guest %s, running: %s'
+              % (sorted(incoming), [p for p in incoming if _running(p)]))
 
         # Back: the driver reconnects and the destination is cleaned up.
         daemon.start()
@@ -153,6 +199,20 @@ class LiveMigrationFailureTest(test_live_migration.LiveMigrationTestBase):
         self.assertNoDomainOn(dest, server)
         self.assertEqual([], [p for p in incoming if _running(p)])
         self._assert_runs_on(source, server)
+        # What the driver said it did, on both hosts.
+        for line in self.stdlog.logger.output.splitlines():
+            if '[nova_pyvirt.migration.live]' in line and \
+                    server['id'] in line:
+                print(line)
+
+    def test_destination_libvirtd_killed_while_memory_moves(self):
+        self._kill_destination_libvirtd_during('memory')
+
+    def test_destination_libvirtd_killed_while_disks_are_copied(self):
+        # The incoming QEMU only serves the disks over NBD yet: nothing
+        # tells it the migration failed, it outlives its libvirtd, and
+        # libvirt kills it when it starts again.
+        self._kill_destination_libvirtd_during('disk')
 
 
 class UnrunnableCpuTest(test_live_migration.LiveMigrationTestBase):

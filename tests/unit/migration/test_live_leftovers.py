@@ -137,6 +137,13 @@ class RollbackWithoutLibvirtTest(base.BaseTestCase):
                          self.driver._live.finish_marked_rollbacks())
         self.assertFalse(os.path.exists(self.directory))
 
+    def test_image_cache_pass_retries(self):
+        self._libvirt_down(_refused())
+        self._rollback()
+        self._libvirt_back()
+        self.driver.manage_image_cache(self.fx.context, [])
+        self.assertFalse(os.path.exists(self.directory))
+
     def test_a_guest_that_lives_here_keeps_its_directory(self):
         self._libvirt_down(_refused())
         self._rollback()
