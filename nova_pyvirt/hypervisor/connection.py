@@ -305,7 +305,11 @@ def _open(uri, read_only):
         # For describe_failure(): which credentials libvirt found nowhere.
         exc.unanswered_credentials = tuple(unanswered)
         raise
-    _start_keepalive(conn)
+    try:
+        _start_keepalive(conn)
+    except libvirt.libvirtError:
+        conn.close()
+        raise
     return conn
 
 
