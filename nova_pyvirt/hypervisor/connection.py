@@ -343,8 +343,7 @@ def is_connection_error(exc):
     return (exc.get_error_domain() in (libvirt.VIR_FROM_RPC,
                                        libvirt.VIR_FROM_REMOTE) or
             exc.get_error_code() in (libvirt.VIR_ERR_NO_CONNECT,
-                                     libvirt.VIR_ERR_INVALID_CONN,
-                                     libvirt.VIR_ERR_SYSTEM_ERROR))
+                                     libvirt.VIR_ERR_INVALID_CONN))
 
 
 def redact_uri(uri):

@@ -552,12 +552,13 @@ class LiveMigration(object):
     def finish_marked_rollbacks(self):
         """Remove the directories rollbacks left until libvirt answered.
 
-        Called whenever the driver's libvirt connection is (re)made. A
-        directory goes only when libvirt has no domain of that instance:
-        a guest still paused in an incoming migration (libvirt kills
-        those when it starts again) keeps it until the next call; any
-        other domain means the instance lives here now, and the marker is
-        dropped instead. Returns the UUIDs whose directory was removed.
+        Called whenever the driver's libvirt connection is (re)made, and
+        from nova's periodic image cache pass. A directory goes only when
+        libvirt has no domain of that instance: a guest still paused in an
+        incoming migration (libvirt kills those when it starts again)
+        keeps it until the next call; any other domain means the instance
+        lives here now, and the marker is dropped instead. Returns the
+        UUIDs whose directory was removed.
         """
         removed = []
         for uuid in live_leftovers.marked(self.instances_path):
@@ -581,8 +582,13 @@ class LiveMigration(object):
                          '%s while libvirt could not be reached',
                          files.path, uuid)
                 continue
-            guest = guest_mod.Guest(domain)
-            if _incoming(guest):
+            try:
+                arriving = _incoming(guest_mod.Guest(domain))
+            except libvirt.libvirtError as exc:
+                # Gone (or libvirt gone) since the look-up: next time.
+                LOG.info('cannot read the state of %s: %s', uuid, exc)
+                continue
+            if arriving:
                 LOG.info('%s is still arriving here; its leftovers are '
                          'removed later', uuid)
                 continue
