@@ -150,9 +150,17 @@ class PyVirtDriver(driver.ComputeDriver):
                     qemu_version, MIN_QEMU_VERSION))
 
     def _connection_changed(self, enabled, reason):
-        """Disable the compute service while libvirt is unreachable."""
+        """Disable the compute service while libvirt is unreachable.
+
+        A connection that is (re)made also finishes the live migration
+        rollbacks that had to wait for libvirt.
+        """
         if enabled:
             LOG.info('libvirt connection to %s is up', self._host.uri)
+            try:
+                self._live.finish_marked_rollbacks()
+            except Exception:
+                LOG.exception('finishing live migration rollbacks failed')
             if not self._connection_was_lost:
                 return   # the first connection: nothing was disabled
         else:
@@ -816,6 +824,14 @@ class PyVirtDriver(driver.ComputeDriver):
             self._host, CONF, self._virt_type, self._disks.usage())
 
     def manage_image_cache(self, context, all_instances):
+        # nova's periodic pass over local storage also retries what live
+        # migration rollbacks left for libvirt to confirm (a guest that
+        # was still arriving when the connection came back), before the
+        # cache counts the bases those directories use.
+        try:
+            self._live.finish_marked_rollbacks()
+        except Exception:
+            LOG.exception('finishing live migration rollbacks failed')
         self._image_cache_manager.update(context, all_instances)
 
     def update_provider_tree(self, provider_tree, nodename,

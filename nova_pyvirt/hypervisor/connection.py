@@ -88,6 +88,13 @@ group = "root"
 remember_owner = 0
 '''
 
+#: Seconds of silence before libvirt's client probes its daemon, and
+#: unanswered probes after which it closes the connection: libvirt's own
+#: defaults for the connections its daemons open (``keepalive_interval``,
+#: ``keepalive_count`` of ``libvirtd.conf`` and ``qemu.conf``).
+KEEPALIVE_INTERVAL = 5
+KEEPALIVE_COUNT = 5
+
 _loop_lock = threading.Lock()
 _loop_thread = None
 
@@ -293,11 +300,50 @@ def _open(uri, read_only):
     unanswered = []
     auth = [CREDENTIAL_TYPES, _no_interaction, unanswered]
     try:
-        return libvirt.openAuth(uri, auth, flags)
+        conn = libvirt.openAuth(uri, auth, flags)
     except libvirt.libvirtError as exc:
         # For describe_failure(): which credentials libvirt found nowhere.
         exc.unanswered_credentials = tuple(unanswered)
         raise
+    try:
+        _start_keepalive(conn)
+    except libvirt.libvirtError:
+        conn.close()
+        raise
+    return conn
+
+
+def _start_keepalive(conn):
+    """Have libvirt's client give up on a daemon that stopped answering.
+
+    A libvirt client only advertises keepalive; it sends no probes of its
+    own until asked, so a call to a daemon that hangs (or a host that
+    vanished without closing the connection) would wait for ever. With
+    probes, the connection closes after about ``KEEPALIVE_INTERVAL *
+    (KEEPALIVE_COUNT + 1)`` seconds of silence, pending calls fail, and
+    the close callback reports it. Drivers without a daemon (embedded
+    QEMU, test) have nothing to probe and refuse.
+    """
+    try:
+        conn.setKeepAlive(KEEPALIVE_INTERVAL, KEEPALIVE_COUNT)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+            raise
+
+
+def is_connection_error(exc):
+    """True if ``exc`` (a libvirtError) says the daemon is out of reach.
+
+    A daemon that died mid-call fails it with an RPC error ("client socket
+    is closed", "End of file while reading data") rather than a code of
+    its own.
+    """
+    if not isinstance(exc, libvirt.libvirtError):
+        return False
+    return (exc.get_error_domain() in (libvirt.VIR_FROM_RPC,
+                                       libvirt.VIR_FROM_REMOTE) or
+            exc.get_error_code() in (libvirt.VIR_ERR_NO_CONNECT,
+                                     libvirt.VIR_ERR_INVALID_CONN))
 
 
 def redact_uri(uri):

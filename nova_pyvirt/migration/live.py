@@ -36,7 +36,9 @@ The steps, and the host each runs on, are nova's (compute manager):
    its ``recover_method`` when it still runs here;
 5. after: the source forgets the guest's volume connections, ports and
    (unless shared) files; or, on a rollback, the destination removes what
-   step 3 made, and the source resumes a guest it paused.
+   step 3 made, and the source resumes a guest it paused. A destination
+   whose libvirt is unreachable at that moment removes its instance
+   directory later, once libvirt answers (:mod:`.live_leftovers`).
 
 Nothing on the source is removed before the guest runs on the destination:
 libvirt undefines the source domain only when the migration completed,
@@ -61,6 +63,7 @@ from nova_pyvirt.hypervisor import connection
 from nova_pyvirt.hypervisor import guest as guest_mod
 from nova_pyvirt.hypervisor import peer as peer_mod
 from nova_pyvirt.migration import live_checks
+from nova_pyvirt.migration import live_leftovers
 from nova_pyvirt.migration import live_monitor
 from nova_pyvirt.storage import fileops
 from nova_pyvirt.storage import imagecache
@@ -492,32 +495,127 @@ class LiveMigration(object):
 
     def rollback_destination(self, instance, network_info,
                              block_device_info, destroy_disks, migrate_data):
-        """Remove what preparing this host made; never a running guest."""
-        try:
-            guest = self._guest(instance)
-        except exception.InstanceNotFound:
-            guest = None
-        if guest is not None:
-            if guest.is_active():
-                # libvirt removes a failed incoming guest itself; one that
-                # runs may be the guest's only copy (post-copy).
-                LOG.error('%s runs on this host after a failed migration; '
-                          'leaving it alone', instance.uuid)
-                return
-            guest.undefine()
-        self.vifs.unplug_all(instance, network_info)
-        self._disconnect(block_device_info, instance)
+        """Remove what preparing this host made; never a running guest.
+
+        When this host's libvirt cannot be asked (its libvirtd is down,
+        which may be why the migration failed), the ports and volume
+        connections go now, since they need no libvirt, and the instance
+        directory is marked for :meth:`finish_marked_rollbacks`: without
+        libvirt nothing shows that no guest here uses those disks.
+        """
         shared = migrate_data is not None and \
             'is_shared_instance_path' in migrate_data and \
             migrate_data.is_shared_instance_path
+        files = self._files(instance)
+        try:
+            runs_here = self._guest_runs_here(instance.uuid)
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            # nova rolls back only a guest that still runs on the source,
+            # so the ports and connections here serve nothing.
+            self.vifs.unplug_all(instance, network_info)
+            self._disconnect(block_device_info, instance)
+            if destroy_disks and not shared and files.exists():
+                live_leftovers.mark(files, str(exc))
+                LOG.warning('libvirt on this host cannot be reached (%s): '
+                            'the directory %s of %s, prepared for its '
+                            'failed live migration, is removed when '
+                            'libvirt answers again', exc, files.path,
+                            instance.uuid)
+            return
+        if runs_here:
+            # libvirt removes a failed incoming guest itself; one that
+            # runs may be the guest's only copy (post-copy).
+            LOG.error('%s runs on this host after a failed migration; '
+                      'leaving it alone', instance.uuid)
+            return
+        self.vifs.unplug_all(instance, network_info)
+        self._disconnect(block_device_info, instance)
         if destroy_disks and not shared:
-            self._files(instance).remove()
+            files.remove()
+
+    def _guest_runs_here(self, uuid):
+        """True if a guest of ``uuid`` runs here; a stopped one is undefined.
+
+        Raises what libvirt raised when it cannot be asked.
+        """
+        try:
+            guest = guest_mod.Guest(self.host.get_domain_by_uuid(uuid))
+        except exception.InstanceNotFound:
+            return False
+        if guest.is_active():
+            return True
+        guest.undefine()
+        return False
+
+    def finish_marked_rollbacks(self):
+        """Remove the directories rollbacks left until libvirt answered.
+
+        Called whenever the driver's libvirt connection is (re)made, and
+        from nova's periodic image cache pass. A directory goes only when
+        libvirt has no domain of that instance: a guest still paused in an
+        incoming migration (libvirt kills those when it starts again)
+        keeps it until the next call; any other domain means the instance
+        lives here now, and the marker is dropped instead. Returns the
+        UUIDs whose directory was removed.
+        """
+        removed = []
+        for uuid in live_leftovers.marked(self.instances_path):
+            files = instance_files.InstanceFiles(self.instances_path, uuid)
+            try:
+                domain = self.host.get_domain_by_uuid(uuid)
+            except exception.InstanceNotFound:
+                domain = None
+            except Exception as exc:
+                if _unreachable(exc):
+                    LOG.info('libvirt cannot be reached (%s): leftovers of '
+                             'failed live migrations stay until it answers',
+                             exc)
+                    return removed
+                LOG.exception('cannot look up %s', uuid)
+                continue
+            if domain is None:
+                files.remove()
+                removed.append(uuid)
+                LOG.info('removed %s, left by the failed live migration of '
+                         '%s while libvirt could not be reached',
+                         files.path, uuid)
+                continue
+            try:
+                arriving = _incoming(guest_mod.Guest(domain))
+            except libvirt.libvirtError as exc:
+                # Gone (or libvirt gone) since the look-up: next time.
+                LOG.info('cannot read the state of %s: %s', uuid, exc)
+                continue
+            if arriving:
+                LOG.info('%s is still arriving here; its leftovers are '
+                         'removed later', uuid)
+                continue
+            LOG.error('a domain of %s is on this host: its directory %s, '
+                      'marked by a live migration rollback, is kept',
+                      uuid, files.path)
+            live_leftovers.unmark(files)
+        return removed
 
     def finish_destination(self, instance):
         """Make sure the guest that arrived is defined here for good."""
         guest = self._guest(instance)
         if not guest.is_persistent():
             self.host.define_domain(guest.xml(migratable=True))
+
+
+def _unreachable(exc):
+    """True if ``exc`` means this host's libvirt cannot be asked now."""
+    return isinstance(exc, exception.HypervisorUnavailable) or \
+        connection.is_connection_error(exc)
+
+
+def _incoming(guest):
+    """True if ``guest`` is paused in a migration (arriving, here)."""
+    state, reason = guest.domain.state()
+    return state == libvirt.VIR_DOMAIN_PAUSED and \
+        reason == libvirt.VIR_DOMAIN_PAUSED_MIGRATION
 
 
 def local_targets(guest_xml, instance_dir):

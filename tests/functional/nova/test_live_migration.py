@@ -106,7 +106,8 @@ class CounterWatch(object):
         return max(gaps) if gaps else (0, None, None)
 
 
-class LiveMigrationTest(two_libvirtds.TwoLibvirtdsTestBase):
+class LiveMigrationTestBase(two_libvirtds.TwoLibvirtdsTestBase):
+    """The counter guest and the steps of a live migration through the API."""
 
     def setUp(self):
         super().setUp()
@@ -193,6 +194,23 @@ class LiveMigrationTest(two_libvirtds.TwoLibvirtdsTestBase):
         self.assertTrue(dom.isPersistent())
         return dom
 
+    def _wait_until_copying(self, server):
+        """The running live migration, once libvirt reported progress."""
+        migration = self._wait_for_migration(server, ['running'])
+        deadline = time.monotonic() + MIGRATION_TIMEOUT
+        while True:
+            shown = self.api.api_get('/servers/%s/migrations/%s' % (
+                server['id'], migration['id'])).body['migration']
+            if shown['memory_processed_bytes']:
+                return shown
+            if time.monotonic() > deadline:
+                self.fail('no progress of %s within %d s: %s' % (
+                    migration['id'], MIGRATION_TIMEOUT, shown))
+            time.sleep(base.POLL)
+
+
+class LiveMigrationTest(LiveMigrationTestBase):
+
     # -- tests -------------------------------------------------------------
 
     def test_live_migrate_block_auto(self):
@@ -252,20 +270,6 @@ class LiveMigrationTest(two_libvirtds.TwoLibvirtdsTestBase):
             nova_context.get_admin_context(), migration['id'])
         self.assertGreater(record.memory_total or 0, 0)
         self.assertEqual(0, record.memory_remaining)
-
-    def _wait_until_copying(self, server):
-        """The running live migration, once libvirt reported progress."""
-        migration = self._wait_for_migration(server, ['running'])
-        deadline = time.monotonic() + MIGRATION_TIMEOUT
-        while True:
-            shown = self.api.api_get('/servers/%s/migrations/%s' % (
-                server['id'], migration['id'])).body['migration']
-            if shown['memory_processed_bytes']:
-                return shown
-            if time.monotonic() > deadline:
-                self.fail('no progress of %s within %d s: %s' % (
-                    migration['id'], MIGRATION_TIMEOUT, shown))
-            time.sleep(base.POLL)
 
     def test_abort_keeps_the_guest_on_the_source(self):
         source, dest = HOST1, HOST2

@@ -77,7 +77,8 @@ class TwoLibvirtdsTestBase(two_computes.TwoComputesTestBase):
                 remote_libvirtd.RemoteLibvirtdFixture(
                     address=ADDRESSES[host], pki=self.pki, hostname=host,
                     tls_port=port, migration=True,
-                    binds=[(self.paths[host], self.paths[other])]))
+                    binds=[(self.paths[host], self.paths[other])] +
+                    self._libvirtd_binds(host)))
         client = self.pki.client_dir(os.path.join(self.tmp, 'client-pki'))
         self.uris = {host: daemon.tls_uri(pkipath=client)
                      for host, daemon in self.libvirtds.items()}
@@ -97,3 +98,10 @@ class TwoLibvirtdsTestBase(two_computes.TwoComputesTestBase):
             compute = self._start_pyvirt_compute(host)
             first = first or compute
         return first
+
+    def _libvirtd_binds(self, host):
+        """More ``(source, target)`` bind mounts in ``host``'s daemon.
+
+        None here; a test gives one host something the other lacks.
+        """
+        return []
