@@ -21,8 +21,8 @@ either
 * an instance of ``all_instances`` was built from it: its ``image_ref``
   gives the file name (:func:`imagecache.cache_filename`), whatever the
   instance's disk format; or
-* a qcow2 file in any directory of ``[DEFAULT] instances_path`` has it as its
-  backing file (read from the qcow2 header, :func:`qcow2_backing_file`),
+* a qcow2 file in any directory of ``[DEFAULT] instances_path`` has it as
+  its backing file (read from the qcow2 header, :func:`qcow2_backing_file`),
   which also covers instances missing from ``all_instances`` (one being
   spawned, or left behind).
 
@@ -32,12 +32,12 @@ image not in use whose modification time is older than nova's
 ``[image_cache] remove_unused_original_minimum_age_seconds`` is removed,
 unless ``[image_cache] remove_unused_base_images`` is False, which keeps
 every cached image (a pass then only touches those in use). Removal is
-done under the external
-lock :meth:`ImageCache.lock` takes for that image: the lock is only tried,
-never waited for (an image being fetched is in use), and the age is
-checked again once it is held, so a fetch that touched the image in the
-meantime keeps it. Temporary files of interrupted downloads
-(``.<sha1>.*.part``) that old are removed the same way.
+done under the external lock :meth:`ImageCache.lock` takes for that image:
+the lock is only tried, never waited for (an image being fetched is in
+use), and the age is checked again once it is held, so a fetch that
+touched the image in the meantime keeps it. Temporary files of
+interrupted downloads (``.<sha1>.*.part``) that old are removed the same
+way, whatever ``remove_unused_base_images`` says: they are no images.
 
 If any qcow2 file cannot be inspected, the pass removes nothing: which
 image that disk needs is unknown, and a removed base image cannot be

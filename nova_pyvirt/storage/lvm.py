@@ -78,6 +78,7 @@ import os
 from nova import exception
 from oslo_concurrency import processutils
 from oslo_log import log as logging
+from oslo_utils import units
 
 from nova_pyvirt.design import request
 from nova_pyvirt import exception as pyvirt_exception
@@ -95,8 +96,6 @@ SOURCE_TYPE = 'block'
 #: as they are, ``zero`` overwrites them with zeros first, ``shred`` with
 #: three passes of random data.
 VOLUME_CLEAR_CHOICES = ('none', 'zero', 'shred')
-
-_MIB = 1024 * 1024
 
 # What can go wrong in a privsep call: the command failed, the program is
 # missing, or the daemon refused the arguments.
@@ -527,7 +526,7 @@ class LvmBackend(object):
     def _clear(self, lv):
         size = self.volumes()[lv]
         if self.volume_clear_size:
-            size = min(size, self.volume_clear_size * _MIB)
+            size = min(size, self.volume_clear_size * units.Mi)
         device = self.activation.attach(self, lv)
         if self.volume_clear == 'shred':
             block_device.shred(device, size)
