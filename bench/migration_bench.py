@@ -28,7 +28,7 @@ which plays the network: its counters are the bytes on the wire.
 
 Contenders, all over that one sshd, relay, key and set of ssh options:
 
-* ``driver copy``: ``SshFilesystem.copy_to`` (``[pyvirt]
+* ``driver copy``: ``SshFilesystem.copy_to`` (``[libvirt]
   remote_filesystem_transport = ssh``), with a progress callback, as
   ``migrate_disk_and_power_off`` calls it.
 * ``plain rsync``: ``rsync -e SSH OVERLAY HOST:DEST``, the practical

@@ -540,8 +540,6 @@ class Contenders(object):
         conf.set_override('host', NODE_NAME)
         conf.set_override('virt_type', virt_type, group='pyvirt')
         conf.set_override('connection_uri', host.uri, group='pyvirt')
-        conf.set_override('instances_path', host.instances_path,
-                          group='pyvirt')
         conf.set_override('lock_path', host.lock_path,
                           group='oslo_concurrency')
         conf.set_override('instances_path', host.instances_path)

@@ -244,7 +244,7 @@ class Bench(object):
                          'bench-undefine')
 
     def root_disk(self, instance):
-        return os.path.join(self.conf.pyvirt.instances_path, instance.uuid,
+        return os.path.join(self.conf.instances_path, instance.uuid,
                             'disk')
 
     def close(self):

@@ -4,8 +4,9 @@
 #
 # Installs the nova-pyvirt compute driver into a private prefix,
 # $PYVIRT_VROOT ($DEST/vroot): a Python venv with nova and the driver
-# (bin/, lib/), configuration (etc/), instances and the image cache
-# (var/lib/), and the plugin's own log (var/log/stack.log). nova.conf gets
+# (bin/, lib/), configuration (etc/) and its state (var/lib/). Instances
+# and the image cache go where nova's [DEFAULT] instances_path says
+# (DevStack's $NOVA_INSTANCES_PATH). nova.conf gets
 # compute_driver = pyvirt.PyVirtDriver and a [pyvirt] section, and
 # nova-compute runs from the vroot. Root is used for distro packages and
 # for libvirt access of the stack user only. The plugin's step log is
@@ -39,7 +40,10 @@ PYVIRT_STATE_DIR=$PYVIRT_VROOT/var/lib/nova-pyvirt
 PYVIRT_CONF_DIR=$PYVIRT_VROOT/etc/nova-pyvirt
 PYVIRT_COMPUTE_DRIVER=pyvirt.PyVirtDriver
 # [pyvirt] options this plugin writes (and removes again on clean).
-PYVIRT_NOVA_OPTIONS="virt_type connection_uri images_type instances_path"
+PYVIRT_NOVA_OPTIONS="virt_type connection_uri images_type"
+# [pyvirt] options that earlier versions of the plugin wrote and that the
+# driver no longer has (nova's own replace them): removed when found.
+PYVIRT_RETIRED_OPTIONS="instances_path"
 
 
 # Steps, logging and failures
@@ -406,7 +410,22 @@ function _pyvirt_configure_nova {
             done
         } >"$orig"
     fi
-    mkdir -p "$PYVIRT_INSTANCES_PATH"
+    # The instances path is nova's [DEFAULT] instances_path, which
+    # DevStack's lib/nova writes ($NOVA_INSTANCES_PATH): the driver and
+    # nova's image cache pass both read it.
+    local instances
+    instances=$(iniget "$NOVA_CONF" DEFAULT instances_path)
+    if [[ -n $instances ]]; then
+        mkdir -p "$instances"
+    else
+        instances="nova's default"
+    fi
+    local option
+    for option in $PYVIRT_RETIRED_OPTIONS; do
+        if ini_has_option "$NOVA_CONF" pyvirt "$option"; then
+            inidelete "$NOVA_CONF" pyvirt "$option"
+        fi
+    done
     _pyvirt_iniset "$NOVA_CONF" DEFAULT compute_driver \
         "$PYVIRT_COMPUTE_DRIVER"
     _pyvirt_iniset "$NOVA_CONF" pyvirt virt_type "$PYVIRT_VIRT_TYPE"
@@ -415,11 +434,9 @@ function _pyvirt_configure_nova {
             "$PYVIRT_CONNECTION_URI"
     fi
     _pyvirt_iniset "$NOVA_CONF" pyvirt images_type "$PYVIRT_IMAGES_TYPE"
-    _pyvirt_iniset "$NOVA_CONF" pyvirt instances_path \
-        "$PYVIRT_INSTANCES_PATH"
     _pyvirt_note "$NOVA_CONF: compute_driver = $PYVIRT_COMPUTE_DRIVER," \
         "[pyvirt] virt_type = $PYVIRT_VIRT_TYPE," \
-        "instances_path = $PYVIRT_INSTANCES_PATH"
+        "[DEFAULT] instances_path = $instances"
 }
 
 
@@ -579,7 +596,7 @@ function _pyvirt_unconfigure {
             inidelete "$file" DEFAULT compute_driver
         fi
     fi
-    for option in $PYVIRT_NOVA_OPTIONS; do
+    for option in $PYVIRT_NOVA_OPTIONS $PYVIRT_RETIRED_OPTIONS; do
         if ini_has_option "$file" pyvirt "$option"; then
             inidelete "$file" pyvirt "$option"
         fi

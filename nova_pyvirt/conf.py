@@ -19,6 +19,11 @@ entry point used by ``oslo-config-generator --namespace nova_pyvirt``; it
 also lists ``[pyvirt_sys_admin]``, the oslo.privsep options of the
 driver's privsep daemon, which oslo.privsep registers itself when
 :mod:`nova_pyvirt.privsep` is imported.
+
+``[pyvirt]`` holds only what is specific to this driver. Where nova has an
+option for a setting, the driver reads nova's (:data:`NOVA_OPTIONS`), which
+``import nova.conf`` registers on the same ``CONF``; the configuration
+reference lists them (doc/source/configuration.rst).
 """
 
 import copy
@@ -34,13 +39,29 @@ from nova_pyvirt import privsep
 
 GROUP_NAME = 'pyvirt'
 
+#: nova's own options the driver reads as ``(group, name)``, where the
+#: libvirt driver reads them too; the driver has none of its own for these.
+NOVA_OPTIONS = (
+    ('DEFAULT', 'instances_path'),
+    ('DEFAULT', 'preallocate_images'),
+    ('image_cache', 'subdirectory_name'),
+    ('image_cache', 'remove_unused_base_images'),
+    ('image_cache', 'remove_unused_original_minimum_age_seconds'),
+    ('libvirt', 'volume_clear'),
+    ('libvirt', 'volume_clear_size'),
+    ('libvirt', 'remote_filesystem_transport'),
+)
+
 pyvirt_group = cfg.OptGroup(
     GROUP_NAME,
     title='nova-pyvirt compute driver options',
     help="""
 Options of the nova-pyvirt compute driver, loaded by nova-compute with
 ``[DEFAULT] compute_driver = pyvirt.PyVirtDriver``.
-""")
+
+Only what is specific to this driver is here. Where nova has an option, the
+driver reads nova's, as nova's libvirt driver does: %s.
+""" % ', '.join('``[%s] %s``' % option for option in NOVA_OPTIONS))
 
 # "x86_64=q35", "aarch64=virt-7.2": host architecture = machine type.
 _MACHINE_TYPE_ITEM = types.String(
@@ -169,33 +190,6 @@ storage_opts = [
         ],
         help='Backend that holds the ephemeral disks of instances.'),
     cfg.StrOpt(
-        'preallocate_images',
-        default='none',
-        choices=[
-            ('none', 'Disk files are sparse: space is taken as the guest '
-                     'writes.'),
-            ('space', "Reserve each disk's full size with fallocate when it "
-                      'is created, so a full host fails at creation rather '
-                      'than inside a running guest.'),
-        ],
-        help="""
-Preallocation of instance disk files. nova's own ``[DEFAULT]
-preallocate_images`` is not used by this driver.
-"""),
-    cfg.StrOpt(
-        'volume_clear',
-        default='none',
-        choices=[
-            ('none', 'Remove logical volumes as they are.'),
-            ('zero', 'Overwrite logical volumes with zeros before removing '
-                     'them, so the next volume carved from the same extents '
-                     "cannot read an earlier instance's data."),
-        ],
-        help="""
-What happens to an instance's logical volumes (``images_type = lvm``) when
-they are deleted.
-"""),
-    cfg.StrOpt(
         'images_volume_group',
         help="""
 LVM volume group in which instance disks are created.
@@ -203,28 +197,6 @@ LVM volume group in which instance disks are created.
 Related options:
 
 * ``images_type``: required when it is ``lvm``.
-"""),
-    cfg.StrOpt(
-        'instances_path',
-        default='/var/lib/nova-pyvirt/instances',
-        help="""
-Directory holding one sub-directory per instance (disks, console log,
-domain XML) and the image cache.
-"""),
-    cfg.StrOpt(
-        'image_cache_subdirectory_name',
-        default='_base',
-        help="""
-Name of the image cache directory inside ``instances_path``: the base images
-downloaded from glance that qcow2 disks are backed by.
-"""),
-    cfg.IntOpt(
-        'remove_unused_base_images_after',
-        default=86400,
-        min=0,
-        help="""
-Seconds a cached base image must have gone unused (no instance disk backed
-by it) before the image cache manager deletes it.
 """),
 ]
 
@@ -268,20 +240,6 @@ system defaults.
 ]
 
 migration_opts = [
-    cfg.StrOpt(
-        'remote_filesystem_transport',
-        default='ssh',
-        choices=[
-            ('ssh', 'Stream files with GNU tar through ssh; only the data '
-                    'of sparse files crosses the network.'),
-            ('rsync', 'Copy with rsync --sparse over ssh; holes are sent as '
-                      'zeros unless remote_copy_compression is on.'),
-        ],
-        help="""
-How disks and instance directories are copied between compute hosts during
-cold migration and resize. Every disk is copied in its own format: a qcow2
-overlay stays an overlay of its base image.
-"""),
     cfg.StrOpt(
         'remote_ssh_user',
         help="""
@@ -330,7 +288,8 @@ Seconds ssh waits to connect to another compute host (ConnectTimeout).
         'remote_copy_compression',
         default=False,
         help="""
-Compress disk copies between hosts: ssh -C for the ssh transport, rsync
+Compress disk copies between hosts (``[libvirt]
+remote_filesystem_transport``): ssh -C for the ssh transport, rsync
 --compress for rsync. Costs CPU; helps on slow links with compressible data.
 With the rsync transport it also keeps the holes of sparse files, which rsync
 sends as zeros, off the network.
@@ -597,9 +556,10 @@ def privsep_opts():
 def list_opts():
     """The ``oslo.config.opts`` entry point.
 
-    ``[('pyvirt', [opts]), (privsep group, [oslo.privsep's opts])]``.
+    ``[(pyvirt group, [opts]), (privsep group, [oslo.privsep's opts])]``:
+    groups, not names, so the sample configuration carries their help.
     """
-    return [(GROUP_NAME, list(ALL_OPTS)), (privsep_group, privsep_opts())]
+    return [(pyvirt_group, list(ALL_OPTS)), (privsep_group, privsep_opts())]
 
 
 register_opts(CONF)

@@ -95,4 +95,6 @@ class ConfFixture(fixtures.Fixture):
         self.addCleanup(self.conf.reset)
 
     def set(self, group='pyvirt', **values):
-        self.fixture.config(group=group, **values)
+        """Override options of ``group`` (``'DEFAULT'`` for nova's)."""
+        self.fixture.config(group=None if group == 'DEFAULT' else group,
+                            **values)

@@ -92,8 +92,7 @@ def configure(state_dir):
     conf.set_override('virt_type', 'qemu', group='pyvirt')
     conf.set_override('connection_uri', embed, group='pyvirt')
     conf.set_override('instances_path', os.path.join(state_dir,
-                                                     'instances'),
-                      group='pyvirt')
+                                                     'instances'))
     conf.set_override('lock_path', os.path.join(state_dir, 'locks'),
                       group='oslo_concurrency')
     conf.set_override('server_listen', '127.0.0.1', group='vnc')
@@ -297,7 +296,7 @@ def demo_run(progress, context, conf, images, network, instance, image_meta,
     progress.note('libvirt %s, QEMU %s, nodes %s' % (
         host.get_libversion(), host.get_version(),
         driver.get_available_nodes()))
-    instance_dir = os.path.join(conf.pyvirt.instances_path, instance.uuid)
+    instance_dir = os.path.join(conf.instances_path, instance.uuid)
     try:
         progress.step('spawning instance %s with key pair %s, user data and '
                       'a config drive, on port %s' % (

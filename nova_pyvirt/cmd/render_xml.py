@@ -219,7 +219,7 @@ def render(args, conf, notices=None):
     instance = objects.Instance(
         uuid=uuidutils.generate_uuid(), id=1, display_name='render-xml',
         user_id='render-xml', project_id='render-xml', os_type=None)
-    files = instance_files.InstanceFiles(conf.pyvirt.instances_path,
+    files = instance_files.InstanceFiles(conf.instances_path,
                                          instance.uuid)
     guest_request = request.GuestRequest(
         instance, flavor, image_meta, files.path,

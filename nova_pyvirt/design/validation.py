@@ -394,9 +394,9 @@ def check_options(conf):
         raise exception.InvalidHostConfiguration(
             option=option, value=value, reason=reason, group=group)
 
-    problem = path_problem(conf.pyvirt.instances_path)
+    problem = path_problem(conf.instances_path)
     if problem:
-        fail('instances_path', conf.pyvirt.instances_path, problem)
+        fail('instances_path', conf.instances_path, problem, group='DEFAULT')
     keymap = conf.pyvirt.vnc_keymap
     if keymap and not KEYMAP.match(keymap):
         fail('vnc_keymap', keymap, 'accepted: a QEMU keymap name such as '

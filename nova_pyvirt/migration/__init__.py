@@ -13,7 +13,7 @@
 """Moving instance files between compute hosts.
 
 :mod:`~nova_pyvirt.migration.transport` reaches another compute host's
-filesystem over ssh or rsync (``[pyvirt] remote_filesystem_transport``):
+filesystem over ssh or rsync (``[libvirt] remote_filesystem_transport``):
 directories, existence checks, shared-storage detection, and copies that
 keep a disk file exactly as it is, sparse and in its own format.
 :mod:`~nova_pyvirt.migration.pipeline` runs the local processes of a copy,

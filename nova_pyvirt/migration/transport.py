@@ -13,7 +13,7 @@
 """Another compute host's filesystem, over ssh or rsync.
 
 :func:`transport_for` returns the :class:`RemoteFilesystem` that
-``[pyvirt] remote_filesystem_transport`` names: :class:`SshFilesystem`
+nova's ``[libvirt] remote_filesystem_transport`` names: :class:`SshFilesystem`
 (``ssh``) or :class:`RsyncFilesystem` (``rsync``). Both create and remove
 directories, test for files and detect shared storage with short commands
 run over ssh; they differ in how a file is copied.
@@ -117,8 +117,9 @@ SSH = 'ssh'
 RSYNC = 'rsync'
 TAR = 'tar'
 
-#: The ``[pyvirt]`` options this module reads, with the defaults used
-#: while an option is not registered.
+#: The options this module reads, with the defaults used while an option
+#: is not registered. They are ``[pyvirt]`` options, except those of
+#: OPTION_GROUPS.
 OPTION_DEFAULTS = {
     'remote_filesystem_transport': 'ssh',
     'remote_ssh_user': None,
@@ -129,6 +130,10 @@ OPTION_DEFAULTS = {
     'remote_ssh_connect_timeout': 30,
     'remote_copy_compression': False,
 }
+
+#: nova's own options among them, by their group: the transport is the
+#: one the libvirt driver's option names.
+OPTION_GROUPS = {'remote_filesystem_transport': 'libvirt'}
 
 SERVER_ALIVE_INTERVAL = 15
 SERVER_ALIVE_COUNT = 4
@@ -169,7 +174,7 @@ class RemoteCopyError(RemoteFilesystemError):
 
 
 def _option(conf, name):
-    group = getattr(conf, 'pyvirt', None)
+    group = getattr(conf, OPTION_GROUPS.get(name, 'pyvirt'), None)
     default = OPTION_DEFAULTS[name]
     if group is None:
         return default
@@ -733,7 +738,7 @@ TRANSPORTS = {
 
 
 def transport_for(conf):
-    """The transport ``[pyvirt] remote_filesystem_transport`` names.
+    """The transport ``[libvirt] remote_filesystem_transport`` names.
 
     :returns: a :class:`SshFilesystem` (``ssh``) or a
         :class:`RsyncFilesystem` (``rsync``), configured from ``conf``.
@@ -743,6 +748,7 @@ def transport_for(conf):
         cls = TRANSPORTS[name]
     except KeyError:
         raise pyvirt_exception.InvalidHostConfiguration(
+            group=OPTION_GROUPS['remote_filesystem_transport'],
             option='remote_filesystem_transport', value=repr(name),
             reason='expected one of %s' % ', '.join(sorted(TRANSPORTS)))
     return cls.from_conf(conf)

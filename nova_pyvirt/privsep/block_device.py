@@ -14,7 +14,8 @@
 
 The privsep entrypoints that fill or clear a logical volume of the LVM
 backend: an image copied onto it (``qemu-img convert``), an ext4 file
-system (``mkfs.ext4``), swap (``mkswap``), zeros (``dd``). The devices
+system (``mkfs.ext4``), swap (``mkswap``), zeros (``dd``), random passes
+(``shred``). The devices
 belong to root, so these run in the daemon; the images they read are the
 image cache's, which nova-compute's user owns.
 
@@ -127,3 +128,15 @@ def zero(device, size):
     _process.execute('dd', 'if=/dev/zero', 'of=%s' % device,
                      'bs=%d' % _DD_BLOCK, 'count=%d' % size,
                      'iflag=count_bytes', 'oflag=direct', 'conv=fdatasync')
+
+
+@privsep.sys_admin_pctxt.entrypoint
+def shred(device, size):
+    """Overwrite the first ``size`` bytes of ``device`` three times.
+
+    With random data, as nova's ``volume_clear = shred`` does (``shred -n3
+    -s SIZE``); shred syncs the device after each pass.
+    """
+    check_volume_device(device)
+    _process.check_size(size)
+    _process.execute('shred', '-n3', '-s%d' % size, device)

@@ -74,7 +74,7 @@ def disk_usage(conf):
         disks = instance_disks.InstanceDisks(conf)
         if (getattr(disks.backend, 'capacity', None) is None and
                 not os.path.isdir(disks.instances_path)):
-            return None, ('[pyvirt] instances_path %s does not exist (yet); '
+            return None, ('[DEFAULT] instances_path %s does not exist (yet); '
                           'DISK_GB is not reported until nova-compute '
                           'creates it' % disks.instances_path)
         return disks.usage(), None
@@ -188,7 +188,7 @@ def gather(host, conf, virt_type):
         'machine_types': machines,
         'inventory': inventory,
         'usage': {key: resource[key] for key in USAGE_KEYS},
-        'instances_path': conf.pyvirt.instances_path,
+        'instances_path': conf.instances_path,
         'images_type': conf.pyvirt.images_type,
         'warnings': warnings,
     }

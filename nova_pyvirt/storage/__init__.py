@@ -13,7 +13,8 @@
 """Instance-local storage: the image cache and the disk backends.
 
 :mod:`~nova_pyvirt.storage.imagecache` downloads each glance image once per
-host into ``<instances_path>/<image_cache_subdirectory_name>`` and refuses
+host into ``<instances_path>/<subdirectory_name>`` (nova's ``[DEFAULT]``
+and ``[image_cache]`` options) and refuses
 images that are unsafe or not what glance says they are.
 :mod:`~nova_pyvirt.storage.backends` turns a cached image into an
 instance's root disk and creates its ephemeral and swap disks, returning

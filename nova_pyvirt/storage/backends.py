@@ -27,10 +27,9 @@ left unformatted, with a warning, for the guest to format: ext4 is a
 convenience, not something a guest needs from the host. Swap disks are
 always raw files prepared by ``mkswap``.
 
-Every disk file is created sparse. With ``[pyvirt] preallocate_images =
-space`` (read defensively: the option may not be registered) the backends
-then reserve the disk's full size with ``fallocate --keep-size``, as nova
-does with its own ``preallocate_images``.
+Every disk file is created sparse. With nova's ``[DEFAULT]
+preallocate_images = space`` the backends then reserve the disk's full
+size with ``fallocate --keep-size``, as nova's libvirt driver does.
 
 A create never overwrites an existing file (it raises
 :class:`~nova_pyvirt.storage.errors.DiskExists`), and removes the file it
@@ -72,12 +71,11 @@ def backend_for(conf):
         missing one.
     """
     images_type = conf.pyvirt.images_type
-    # [pyvirt] preallocate_images may not be registered (yet): oslo.config
-    # raises NoSuchOptError, an AttributeError, for unknown options.
-    preallocate = getattr(conf.pyvirt, 'preallocate_images', 'none') or 'none'
+    # nova's [DEFAULT] option; its choices are nova's and may grow.
+    preallocate = conf.preallocate_images
     if preallocate not in PREALLOCATE_CHOICES:
         raise pyvirt_exception.InvalidHostConfiguration(
-            option='preallocate_images', value=preallocate,
+            group='DEFAULT', option='preallocate_images', value=preallocate,
             reason='must be one of %s' % ', '.join(PREALLOCATE_CHOICES))
     if images_type == 'qcow2':
         return Qcow2Backend(preallocate=preallocate)

@@ -21,29 +21,38 @@ either
 * an instance of ``all_instances`` was built from it: its ``image_ref``
   gives the file name (:func:`imagecache.cache_filename`), whatever the
   instance's disk format; or
-* a qcow2 file in any directory of ``instances_path`` has it as its
-  backing file (read from the qcow2 header, :func:`qcow2_backing_file`),
+* a qcow2 file in any directory of ``[DEFAULT] instances_path`` has it as
+  its backing file (read from the qcow2 header, :func:`qcow2_backing_file`),
   which also covers instances missing from ``all_instances`` (one being
   spawned, or left behind).
 
 An image in use is touched on every pass, so its modification time tells
 when it was last seen in use (:meth:`ImageCache.fetch` touches it too). An
-image not in use whose modification time is older than ``[pyvirt]
-remove_unused_base_images_after`` seconds is removed, under the external
-lock :meth:`ImageCache.lock` takes for that image: the lock is only tried,
-never waited for (an image being fetched is in use), and the age is
-checked again once it is held, so a fetch that touched the image in the
-meantime keeps it. Temporary files of interrupted downloads
-(``.<sha1>.*.part``) that old are removed the same way.
+image not in use whose modification time is older than nova's
+``[image_cache] remove_unused_original_minimum_age_seconds`` is removed,
+unless ``[image_cache] remove_unused_base_images`` is False, which keeps
+every cached image (a pass then only touches those in use). Removal is
+done under the external lock :meth:`ImageCache.lock` takes for that image:
+the lock is only tried, never waited for (an image being fetched is in
+use), and the age is checked again once it is held, so a fetch that
+touched the image in the meantime keeps it. Temporary files of
+interrupted downloads (``.<sha1>.*.part``) that old are removed the same
+way, whatever ``remove_unused_base_images`` says: they are no images.
 
 If any qcow2 file cannot be inspected, the pass removes nothing: which
 image that disk needs is unknown, and a removed base image cannot be
 recovered. The file is named in a warning on every pass.
 
+nova's ``[image_cache] remove_unused_resized_minimum_age_seconds`` has
+nothing to apply to: nova's libvirt driver keeps resized copies of base
+images (``<sha1>_<size>``) when copy-on-write is off, this driver never
+makes them. Its per-size overlay templates (``<sha1>.overlay-<size>``,
+see :mod:`~nova_pyvirt.storage.backends`) go with their base image.
+
 Known limit: an image fetched, then held by a spawn for longer than
-``remove_unused_base_images_after`` before its disk exists, could be
-removed under it. Keep the option well above the longest spawn (the
-default is a day).
+``remove_unused_original_minimum_age_seconds`` before its disk exists,
+could be removed under it. Keep the option well above the longest spawn
+(nova's default is a day).
 """
 
 import dataclasses
@@ -62,8 +71,6 @@ from nova_pyvirt.storage import instance_disks
 from nova_pyvirt.storage import instance_files
 
 LOG = logging.getLogger(__name__)
-
-DEFAULT_MAX_AGE = 86400
 
 _CACHED_NAME = re.compile(r'^[0-9a-f]{40}$')
 _PART_NAME = re.compile(r'^\.([0-9a-f]{40})\..*\.part$')
@@ -87,6 +94,8 @@ class PassResult:
     busy: list = dataclasses.field(default_factory=list)
     # qcow2 files whose backing file could not be read.
     uninspected: list = dataclasses.field(default_factory=list)
+    # Unused, kept: [image_cache] remove_unused_base_images is False.
+    kept: list = dataclasses.field(default_factory=list)
 
 
 def lock_path_for(conf):
@@ -99,28 +108,31 @@ def lock_path_for(conf):
     oslo = getattr(conf, 'oslo_concurrency', None)
     if oslo is not None:
         lock_path = getattr(oslo, 'lock_path', None)
-    return lock_path or os.path.join(conf.pyvirt.instances_path, 'locks')
+    return lock_path or os.path.join(conf.instances_path, 'locks')
 
 
 class ImageCacheManager(object):
-    """Removes cached images unused for ``remove_unused_base_images_after``.
+    """Removes cached images unused for a while, as nova's options say.
 
-    :param conf: nova's CONF (or anything with the same ``[pyvirt]`` and
-        ``[oslo_concurrency]`` attributes).
+    :param conf: nova's CONF (or anything with the same ``[DEFAULT]``,
+        ``[image_cache]`` and ``[oslo_concurrency]`` attributes).
     """
 
     def __init__(self, conf):
         self.conf = conf
-        self.instances_path = conf.pyvirt.instances_path
+        self.instances_path = conf.instances_path
         self.base_dir = imagecache.cache_dir(conf)
         self.lock_path = lock_path_for(conf)
         self.cache = imagecache.ImageCache(self.base_dir, self.lock_path)
 
     @property
     def max_age(self):
-        value = getattr(self.conf.pyvirt, 'remove_unused_base_images_after',
-                        DEFAULT_MAX_AGE)
-        return DEFAULT_MAX_AGE if value is None else value
+        """Seconds an unused image is kept (read on every pass)."""
+        return self.conf.image_cache.remove_unused_original_minimum_age_seconds
+
+    @property
+    def remove_unused(self):
+        return self.conf.image_cache.remove_unused_base_images
 
     def update(self, context, all_instances):
         """One pass over the cache; returns a :class:`PassResult`.
@@ -146,15 +158,20 @@ class ImageCacheManager(object):
 
         now = time.time()
         max_age = self.max_age
+        remove_unused = self.remove_unused
         for name in cached:
             path = os.path.join(self.base_dir, name)
             if name in used:
                 self._touch(path)
                 result.in_use.append(name)
+            elif not remove_unused:
+                result.kept.append(name)
             elif result.uninspected or not self._old(path, now, max_age):
                 result.young.append(name)
             else:
                 self._remove(name, [path], result)
+        # Interrupted downloads are not images: removed even when unused
+        # images are kept.
         if not result.uninspected:
             for name in parts:
                 path = os.path.join(self.base_dir, name)
@@ -162,10 +179,13 @@ class ImageCacheManager(object):
                     self._remove(_PART_NAME.match(name).group(1), [path],
                                  PassResult())
         LOG.info('Image cache pass: %(removed)d removed, %(used)d in use, '
-                 '%(young)d unused but recent, %(busy)d locked',
+                 '%(young)d unused but recent, %(busy)d locked, %(kept)d '
+                 'unused kept ([image_cache] remove_unused_base_images = '
+                 '%(remove)s)',
                  {'removed': len(result.removed),
                   'used': len(result.in_use),
-                  'young': len(result.young), 'busy': len(result.busy)})
+                  'young': len(result.young), 'busy': len(result.busy),
+                  'kept': len(result.kept), 'remove': remove_unused})
         return result
 
     # -- in use -------------------------------------------------------------

@@ -12,8 +12,9 @@
 
 """The host's image cache: each glance image downloaded once, then checked.
 
-A cached image lives in ``<instances_path>/<image_cache_subdirectory_name>``
-(:func:`cache_dir`) under the SHA-1 hex digest of its image id, as in nova.
+A cached image lives in ``<instances_path>/<subdirectory_name>`` (nova's
+``[DEFAULT] instances_path`` and ``[image_cache] subdirectory_name``,
+:func:`cache_dir`) under the SHA-1 hex digest of its image id, as in nova.
 :meth:`ImageCache.fetch` downloads an image under an external lock named
 after that file, so concurrent fetches of one image, from threads or from
 separate processes, download it once. The bytes go to a temporary file in
@@ -80,9 +81,13 @@ class CachedImage:
 
 
 def cache_dir(conf):
-    """The image cache directory configured in ``conf``'s ``[pyvirt]``."""
-    return os.path.join(conf.pyvirt.instances_path,
-                        conf.pyvirt.image_cache_subdirectory_name)
+    """The image cache directory nova's options in ``conf`` name.
+
+    ``<[DEFAULT] instances_path>/<[image_cache] subdirectory_name>``, the
+    directory nova's libvirt driver caches images in.
+    """
+    return os.path.join(conf.instances_path,
+                        conf.image_cache.subdirectory_name)
 
 
 def cache_filename(image_id):

@@ -123,12 +123,14 @@ class InstanceDisks(object):
         self.conf = conf
         # Read once: a compute host's instances path does not move, and two
         # drivers in one process (tests of migration) each keep their own.
-        self.instances_path = conf.pyvirt.instances_path
+        # nova's [DEFAULT] instances_path: nova's image cache pass finds
+        # the hosts sharing it by that option, so the driver uses no other.
+        self.instances_path = conf.instances_path
+        self.cache_subdirectory = conf.image_cache.subdirectory_name
         self.cache = imagecache.ImageCache(
-            os.path.join(conf.pyvirt.instances_path,
-                         conf.pyvirt.image_cache_subdirectory_name),
+            imagecache.cache_dir(conf),
             conf.oslo_concurrency.lock_path or os.path.join(
-                conf.pyvirt.instances_path, 'locks'))
+                conf.instances_path, 'locks'))
         self.backend = backends.backend_for(conf)
 
     def create(self, context, instance, image_meta, block_device_info,
@@ -280,8 +282,7 @@ class InstanceDisks(object):
         if not os.path.isdir(root):
             return 0
         for entry in os.scandir(root):
-            if not entry.is_dir() or entry.name == \
-                    self.conf.pyvirt.image_cache_subdirectory_name:
+            if not entry.is_dir() or entry.name == self.cache_subdirectory:
                 continue
             for child in os.scandir(entry.path):
                 if child.is_file():

@@ -29,8 +29,10 @@ disks it returns are block devices in raw format
 * swap: ``lvcreate`` then ``mkswap``;
 * :meth:`LvmBackend.resize` grows a volume with ``lvextend``;
 * :meth:`LvmBackend.delete` and :meth:`LvmBackend.delete_instance` remove
-  volumes with ``lvremove``, after zeroing them when ``[pyvirt]
-  volume_clear = zero``.
+  volumes with ``lvremove``, after clearing them as nova's ``[libvirt]
+  volume_clear`` says (``zero``, nova's default: ``dd`` from /dev/zero;
+  ``shred``: three random passes; ``none``), the first ``[libvirt]
+  volume_clear_size`` MiB of each or, when that is 0, all of it.
 
 A create never touches an existing volume (:class:`errors.DiskExists`)
 and removes the volume it made when a later step fails, interrupted
@@ -38,8 +40,8 @@ threads included: a failed create leaves no volume behind.
 
 Unlike nova, the area of a root volume past the image's virtual size is
 not zeroed when it is created: a new volume may show data of a volume
-deleted earlier unless deleted volumes are zeroed (``volume_clear =
-zero``).
+deleted earlier unless deleted volumes are cleared (``volume_clear`` not
+``none``, with ``volume_clear_size = 0``).
 
 Activation: the test seam
 -------------------------
@@ -76,6 +78,7 @@ import os
 from nova import exception
 from oslo_concurrency import processutils
 from oslo_log import log as logging
+from oslo_utils import units
 
 from nova_pyvirt.design import request
 from nova_pyvirt import exception as pyvirt_exception
@@ -89,10 +92,10 @@ LOG = logging.getLogger(__name__)
 FORMAT = 'raw'
 SOURCE_TYPE = 'block'
 
-#: Values of ``[pyvirt] volume_clear`` (a proposed option, read
-#: defensively): ``none`` removes volumes as they are, ``zero`` overwrites
-#: them with zeros first.
-VOLUME_CLEAR_CHOICES = ('none', 'zero')
+#: Values of nova's ``[libvirt] volume_clear``: ``none`` removes volumes
+#: as they are, ``zero`` overwrites them with zeros first, ``shred`` with
+#: three passes of random data.
+VOLUME_CLEAR_CHOICES = ('none', 'zero', 'shred')
 
 # What can go wrong in a privsep call: the command failed, the program is
 # missing, or the daemon refused the arguments.
@@ -199,41 +202,55 @@ class LvmBackend(object):
     """Instance disks as logical volumes of ``volume_group``.
 
     :param volume_group: the volume group; it must exist.
-    :param volume_clear: ``'none'`` or ``'zero'``: overwrite volumes with
-        zeros before removing them.
+    :param volume_clear: how volumes are cleared before they are removed:
+        ``'none'``, ``'zero'`` or ``'shred'`` (nova's ``[libvirt]
+        volume_clear``).
+    :param volume_clear_size: MiB cleared from the start of each volume;
+        0 clears all of it (nova's ``[libvirt] volume_clear_size``).
     :param activation: :class:`DeviceActivation` (default) or, in tests
         only, :class:`MetadataOnlyActivation`.
     :raises nova_pyvirt.exception.InvalidHostConfiguration: no volume
         group given, the volume group does not exist, or an unknown
-        ``volume_clear``.
+        ``volume_clear`` or negative ``volume_clear_size``.
     """
 
     FORMAT = FORMAT
 
-    def __init__(self, volume_group, volume_clear='none', activation=None):
+    def __init__(self, volume_group, volume_clear='none',
+                 volume_clear_size=0, activation=None):
         if not volume_group:
             raise pyvirt_exception.InvalidHostConfiguration(
                 option='images_volume_group', value=volume_group,
                 reason='a volume group is required when images_type is lvm')
         if volume_clear not in VOLUME_CLEAR_CHOICES:
             raise pyvirt_exception.InvalidHostConfiguration(
-                option='volume_clear', value=volume_clear,
+                group='libvirt', option='volume_clear', value=volume_clear,
                 reason='must be one of %s' % ', '.join(VOLUME_CLEAR_CHOICES))
+        if (isinstance(volume_clear_size, bool) or
+                not isinstance(volume_clear_size, int) or
+                volume_clear_size < 0):
+            raise pyvirt_exception.InvalidHostConfiguration(
+                group='libvirt', option='volume_clear_size',
+                value=volume_clear_size,
+                reason='MiB to clear, 0 for the whole volume')
         self.volume_group = volume_group
         self.volume_clear = volume_clear
+        self.volume_clear_size = volume_clear_size
         self.activation = activation or DeviceActivation()
         self.check_volume_group()
 
     @classmethod
     def from_conf(cls, conf, activation=None):
-        """The backend ``conf``'s ``[pyvirt]`` options describe.
+        """The backend ``[pyvirt] images_volume_group`` names.
 
-        ``images_volume_group`` and the proposed ``volume_clear`` are read
-        with getattr: either may not be registered.
+        Cleared on removal as nova's ``[libvirt] volume_clear`` and
+        ``volume_clear_size`` say, the options nova's libvirt driver reads
+        for its LVM images.
         """
-        group = getattr(conf.pyvirt, 'images_volume_group', None)
-        clear = getattr(conf.pyvirt, 'volume_clear', 'none') or 'none'
-        return cls(group, volume_clear=clear, activation=activation)
+        return cls(conf.pyvirt.images_volume_group,
+                   volume_clear=conf.libvirt.volume_clear,
+                   volume_clear_size=conf.libvirt.volume_clear_size,
+                   activation=activation)
 
     # -- the volume group ---------------------------------------------
 
@@ -493,8 +510,8 @@ class LvmBackend(object):
 
     def _remove(self, lv, clear=True):
         try:
-            if clear and self.volume_clear == 'zero':
-                self._zero(lv)
+            if clear and self.volume_clear != 'none':
+                self._clear(lv)
             self.activation.detach(self, lv)
             volume_group.lvremove(
                 self.volume_group, lv,
@@ -506,10 +523,15 @@ class LvmBackend(object):
         LOG.debug('Removed the volume %(vg)s/%(lv)s',
                   {'vg': self.volume_group, 'lv': lv})
 
-    def _zero(self, lv):
+    def _clear(self, lv):
         size = self.volumes()[lv]
+        if self.volume_clear_size:
+            size = min(size, self.volume_clear_size * units.Mi)
         device = self.activation.attach(self, lv)
-        block_device.zero(device, size)
+        if self.volume_clear == 'shred':
+            block_device.shred(device, size)
+        else:
+            block_device.zero(device, size)
 
 
 def _describe(exc):

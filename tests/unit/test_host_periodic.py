@@ -178,7 +178,8 @@ class DriverPeriodicTest(base.BaseTestCase):
         objects.register_all()
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.conf = self.useFixture(design_support.ConfFixture())
-        self.conf.set(virt_type='test', connection_uri=node_uri(self.tmp),
+        self.conf.set(virt_type='test', connection_uri=node_uri(self.tmp))
+        self.conf.set(group='DEFAULT',
                       instances_path=os.path.join(self.tmp, 'instances'))
         self.conf.set(group='oslo_concurrency',
                       lock_path=os.path.join(self.tmp, 'locks'))

@@ -49,7 +49,7 @@ class HostReportCommandTest(base.BaseTestCase):
         self.instances = os.path.join(self.tmp, 'instances')
         os.mkdir(self.instances)
         self.config_file = self.write_config(
-            '[pyvirt]\nvirt_type = test\ninstances_path = %s\n'
+            '[DEFAULT]\ninstances_path = %s\n[pyvirt]\nvirt_type = test\n'
             % self.instances)
 
     def write_config(self, text, name='nova.conf'):
@@ -157,7 +157,7 @@ class HostReportCommandTest(base.BaseTestCase):
 
     def test_custom_cpu_mode_problem_is_a_warning(self):
         config = self.write_config(
-            '[pyvirt]\nvirt_type = test\ninstances_path = %s\n'
+            '[DEFAULT]\ninstances_path = %s\n[pyvirt]\nvirt_type = test\n'
             'cpu_mode = custom\ncpu_models = Nehalem\n' % self.instances,
             name='custom.conf')
         status, out, err = self.run_cli(config_file=config)
@@ -177,7 +177,8 @@ class HostReportCommandTest(base.BaseTestCase):
     def test_missing_instances_path_is_not_created(self):
         missing = os.path.join(self.tmp, 'not-yet')
         config = self.write_config(
-            '[pyvirt]\nvirt_type = test\ninstances_path = %s\n' % missing,
+            '[DEFAULT]\ninstances_path = %s\n[pyvirt]\nvirt_type = test\n'
+            % missing,
             name='missing.conf')
         status, out, err = self.run_cli('--format', 'json',
                                         config_file=config)
@@ -229,7 +230,7 @@ class HostReportCommandTest(base.BaseTestCase):
 
     def test_options_every_guest_would_fail_on_are_a_warning(self):
         config = self.write_config(
-            '[pyvirt]\nvirt_type = test\ninstances_path = %s\n'
+            '[DEFAULT]\ninstances_path = %s\n[pyvirt]\nvirt_type = test\n'
             'vnc_keymap = de<\n' % self.instances, name='keymap.conf')
         status, out, err = self.run_cli('--format', 'json',
                                         config_file=config)
@@ -282,7 +283,8 @@ class GatherTest(base.BaseTestCase):
     def setUp(self):
         super(GatherTest, self).setUp()
         self.fixture = self.useFixture(support.ConfFixture())
-        self.fixture.set(virt_type='test', instances_path=self.useFixture(
+        self.fixture.set(virt_type='test')
+        self.fixture.set(group='DEFAULT', instances_path=self.useFixture(
             fixtures.TempDir()).path)
         self.host = host_mod.Host(URI)
         self.host.initialize()

@@ -84,10 +84,9 @@ class UsageTest(base.BaseTestCase):
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.path = os.path.join(self.tmp, 'instances')
         conf = types.SimpleNamespace(
-            pyvirt=types.SimpleNamespace(
-                instances_path=self.path,
-                image_cache_subdirectory_name='_base',
-                images_type='qcow2'),
+            instances_path=self.path,
+            image_cache=types.SimpleNamespace(subdirectory_name='_base'),
+            pyvirt=types.SimpleNamespace(images_type='qcow2'),
             oslo_concurrency=types.SimpleNamespace(lock_path=None))
         with mock.patch.object(instance_disks.backends, 'backend_for'):
             self.disks = instance_disks.InstanceDisks(conf)

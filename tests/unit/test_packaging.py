@@ -21,6 +21,7 @@ import atexit
 import configparser
 import email.parser
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,8 @@ import tempfile
 import zipfile
 
 from oslotest import base
+
+from tests.unit import test_requirements
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -137,9 +140,20 @@ class TestWheel(base.BaseTestCase):
 
     def test_metadata(self):
         self.assertEqual('nova-pyvirt', self.metadata['Name'])
-        self.assertEqual('>=3.10', self.metadata['Requires-Python'])
+        # nova 34 needs Python 3.11.
+        self.assertEqual('>=3.11', self.metadata['Requires-Python'])
+        self.assertNotIn('Programming Language :: Python :: 3.10',
+                         self.metadata.get_all('Classifier'))
         requires = self.metadata.get_all('Requires-Dist')
         self.assertIn('nova>=34.0.0', requires)
         # Lower bounds only, so pip can take nova's point releases; the
         # tested versions are constraints, not requirements.
         self.assertEqual([], [r for r in requires if '==' in r])
+
+    def test_metadata_requires_what_requirements_txt_declares(self):
+        requires = {test_requirements.canonical(re.split(r'[\s<>=!~;(]',
+                                                         r, 1)[0])
+                    for r in self.metadata.get_all('Requires-Dist')}
+        self.assertEqual(
+            sorted(test_requirements.declared('requirements.txt')),
+            sorted(requires))

@@ -424,7 +424,8 @@ class DriverFixture(fixtures.Fixture):
         objects.register_all()
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.conf = self.useFixture(design_support.ConfFixture())
-        self.conf.set(virt_type='qemu', connection_uri='test:///default',
+        self.conf.set(virt_type='qemu', connection_uri='test:///default')
+        self.conf.set(group='DEFAULT',
                       instances_path=os.path.join(self.tmp, 'instances'))
         self.conf.set(group='oslo_concurrency',
                       lock_path=os.path.join(self.tmp, 'locks'))

@@ -265,7 +265,7 @@ def options(cpu_models, cpu_features, machines):
         'pyvirt.mem_stats_period_seconds': mostly(
             st.integers(-1, 60), st.sampled_from([2 ** 31 - 1, 2 ** 31,
                                                   10 ** 12]), one_in=4),
-        'pyvirt.instances_path': mostly(st.sampled_from(
+        'DEFAULT.instances_path': mostly(st.sampled_from(
             ['/srv/nova pyvirt/i', '/srv/é/i', '/srv/<&>/i']), st.one_of(
                 st.sampled_from(['/', 'relative/path']), HOSTILE),
             one_in=4),

@@ -132,9 +132,9 @@ FOUND = [
     _example(options={'DEFAULT.instance_name_template': '$f-%08x'}),
     # Paths libvirt's schema refuses, and a tab libvirt reads back as a
     # space.
-    _example(options={'pyvirt.instances_path': 'relative/path'}),
-    _example(options={'pyvirt.instances_path': '/srv/a\nb'}),
-    _example(options={'pyvirt.instances_path': '/srv/a\tb'}),
+    _example(options={'DEFAULT.instances_path': 'relative/path'}),
+    _example(options={'DEFAULT.instances_path': '/srv/a\nb'}),
+    _example(options={'DEFAULT.instances_path': '/srv/a\tb'}),
     # cpu_mode custom with no model: design could pick none.
     _example(options={'pyvirt.cpu_mode': 'custom'}),
     # Extra CPU flags with no CPU model to add them to.
@@ -265,7 +265,7 @@ class DesignPropertyTest(base.BaseTestCase):
         done = self._override(guest_inputs.option_overrides(case))
         try:
             request = guest_inputs.build(case,
-                                         self.conf.pyvirt.instances_path)
+                                         self.conf.instances_path)
             try:
                 design = domain_builder.design_guest(request, self.conf,
                                                      self.host)

@@ -101,6 +101,7 @@ NOVA_CONF = """\
 debug = False
 compute_driver = libvirt.LibvirtDriver
 state_path = {dest}/data/nova
+instances_path = {dest}/data/nova/instances
 transport_url = fake:/
 
 [oslo_concurrency]
@@ -617,9 +618,15 @@ class TestDevStackPlugin(base.BaseTestCase):
                          conf['DEFAULT']['compute_driver'])
         self.assertEqual('qemu', conf['pyvirt']['virt_type'])
         self.assertEqual('qcow2', conf['pyvirt']['images_type'])
-        instances = os.path.join(self.vroot, 'var', 'lib', 'nova-pyvirt',
-                                 'instances')
-        self.assertEqual(instances, conf['pyvirt']['instances_path'])
+        # Instances go where nova's own option says (DevStack's
+        # NOVA_INSTANCES_PATH); [pyvirt] has no instances path.
+        instances = os.path.join(self.dest, 'data', 'nova', 'instances')
+        self.assertEqual(instances, conf['DEFAULT']['instances_path'])
+        # Without configparser's inheritance of [DEFAULT]'s values.
+        own = configparser.ConfigParser(interpolation=None,
+                                        default_section='none')
+        own.read(self.nova_conf)
+        self.assertNotIn('instances_path', own['pyvirt'])
         self.assertTrue(os.path.isdir(instances))
         for rel in ('bin/nova-pyvirt', 'bin/nova-pyvirt-compute',
                     'bin/nova-compute'):

@@ -136,7 +136,7 @@ class LifecycleTest(base.BaseTestCase):
         # forced power off (no timeout) and destroy, twice
         self.driver.power_off(instance)
         self.assertDomainState(instance, libvirt.VIR_DOMAIN_SHUTOFF)
-        instance_dir = os.path.join(self.fx.conf.conf.pyvirt.instances_path,
+        instance_dir = os.path.join(self.fx.conf.conf.instances_path,
                                     instance.uuid)
         self.driver.destroy(ctx, instance, [], None)
         self.driver.destroy(ctx, instance, [], None)
@@ -147,7 +147,7 @@ class LifecycleTest(base.BaseTestCase):
         ctx = self.fx.context
         instance = self.fx.spawn(power_on=False)
         self.assertDomainState(instance, libvirt.VIR_DOMAIN_SHUTOFF)
-        disk = os.path.join(self.fx.conf.conf.pyvirt.instances_path,
+        disk = os.path.join(self.fx.conf.conf.instances_path,
                             instance.uuid, 'disk')
         self.assertTrue(os.path.exists(disk))
         self.driver.destroy(ctx, instance, [], None, destroy_disks=False)
@@ -169,7 +169,7 @@ class SpawnFaultTest(base.BaseTestCase):
     def assertNothingLeft(self, instance):
         self.assertNotIn(instance.uuid, self.driver.list_instance_uuids())
         self.assertFalse(os.path.exists(os.path.join(
-            self.conf.pyvirt.instances_path, instance.uuid)))
+            self.conf.instances_path, instance.uuid)))
         for pid in os.listdir('/proc'):
             if pid.isdigit():
                 try:
@@ -261,7 +261,7 @@ class SpawnFaultTest(base.BaseTestCase):
 
     def test_existing_instance_directory_is_left_alone(self):
         instance, image_meta = self.fx.instance()
-        directory = os.path.join(self.conf.pyvirt.instances_path,
+        directory = os.path.join(self.conf.instances_path,
                                  instance.uuid)
         os.makedirs(directory)
         precious = os.path.join(directory, 'disk')

@@ -52,8 +52,8 @@ class TestHostReport(base.BaseTestCase):
         os.mkdir(self.instances)
         self.config_file = os.path.join(self.tmp, 'nova.conf')
         with open(self.config_file, 'w') as handle:
-            handle.write('[pyvirt]\nvirt_type = qemu\ninstances_path = %s\n'
-                         % self.instances)
+            handle.write('[DEFAULT]\ninstances_path = %s\n'
+                         '[pyvirt]\nvirt_type = qemu\n' % self.instances)
         # Only the installed copy is importable outside the source tree.
         self.env = {k: v for k, v in os.environ.items()
                     if k not in ('PYTHONPATH', 'PYTHONHOME')}

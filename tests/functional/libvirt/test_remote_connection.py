@@ -84,7 +84,7 @@ CONF = pyvirt_conf.CONF
 CONF([], project='nova', default_config_files=[])
 CONF.set_override('virt_type', 'qemu', group='pyvirt')
 CONF.set_override('connection_uri', uri, group='pyvirt')
-CONF.set_override('instances_path', instances_path, group='pyvirt')
+CONF.set_override('instances_path', instances_path)
 objects.register_all()
 driver = pyvirt_driver.PyVirtDriver(virtapi.VirtAPI())
 try:
@@ -205,7 +205,8 @@ class TlsConnectionTest(base.BaseTestCase):
 
     def make_driver(self, uri):
         conf = self.useFixture(design_support.ConfFixture())
-        conf.set(virt_type='qemu', connection_uri=uri,
+        conf.set(virt_type='qemu', connection_uri=uri)
+        conf.set(group='DEFAULT',
                  instances_path=os.path.join(self.tmp, 'instances'))
         objects.register_all()
         driver = pyvirt_driver.PyVirtDriver(virtapi.VirtAPI())

@@ -88,7 +88,7 @@ class PyVirtTestBase(integrated_helpers._IntegratedTestBase):
         self.flags(compute_driver='pyvirt.PyVirtDriver',
                    instances_path=self.instances_path)
         self.flags(virt_type='qemu', connection_uri=self.conn.getURI(),
-                   instances_path=self.instances_path, group='pyvirt')
+                   group='pyvirt')
         self.flags(lock_path=os.path.join(self.tmp, 'locks'),
                    group='oslo_concurrency')
         self.flags(server_listen='127.0.0.1', group='vnc')

@@ -124,10 +124,9 @@ class ImagePlacementTestBase(base.PyVirtTestBase):
         for host in (QEMU_HOST, TEST_HOST):
             path = os.path.join(self.tmp, 'instances-' + host)
             os.makedirs(path)
-            self.flags(my_ip=ADDRESSES[host])
+            self.flags(my_ip=ADDRESSES[host], instances_path=path)
             self.flags(virt_type=VIRT_TYPES[host],
-                       connection_uri=self.uris[host], instances_path=path,
-                       group='pyvirt')
+                       connection_uri=self.uris[host], group='pyvirt')
             compute = self._start_pyvirt_compute(host)
             first = first or compute
         return first

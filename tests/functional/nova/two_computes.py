@@ -23,7 +23,7 @@ sshd          127.0.0.2, sees host1's     127.0.0.3, sees host2's
               directory at host2's path   directory at host1's path
 ============  ==========================  =============================
 
-The driver reads ``[pyvirt] connection_uri``, ``[pyvirt] instances_path``
+The driver reads ``[pyvirt] connection_uri``, ``[DEFAULT] instances_path``
 and ``my_ip`` once, when it is built, so the options are set before each
 compute starts and the two drivers keep their own values.
 
@@ -169,9 +169,8 @@ class TwoComputesTestBase(base.PyVirtTestBase):
         self.flags(allow_resize_to_same_host=False)
         first = None
         for host in (HOST1, HOST2):
-            self.flags(my_ip=ADDRESSES[host])
-            self.flags(connection_uri=self.uris[host],
-                       instances_path=self.paths[host], group='pyvirt')
+            self.flags(my_ip=ADDRESSES[host], instances_path=self.paths[host])
+            self.flags(connection_uri=self.uris[host], group='pyvirt')
             compute = self._start_pyvirt_compute(host)
             first = first or compute
         return first

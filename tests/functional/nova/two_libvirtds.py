@@ -87,10 +87,9 @@ class TwoLibvirtdsTestBase(two_computes.TwoComputesTestBase):
         self._record_reported_inventory()
         first = None
         for host in (HOST1, HOST2):
-            self.flags(my_ip=ADDRESSES[host])
+            self.flags(my_ip=ADDRESSES[host], instances_path=self.paths[host])
             self.flags(
                 connection_uri=self.uris[host],
-                instances_path=self.paths[host],
                 live_migration_uri='qemu+tls://%%s:%d/system?pkipath=%s' % (
                     port, self.libvirtds[host].client_pki_dir),
                 live_migration_inbound_addr=ADDRESSES[host],

@@ -90,6 +90,7 @@ class UnprivilegedComputeTest(base.BaseTestCase):
         return '\n'.join([
             '[DEFAULT]',
             'state_path = %s' % self.state,
+            'instances_path = %s' % os.path.join(self.state, 'instances'),
             'rootwrap_config = /etc/nova/rootwrap.conf',
             'debug = True',
             'use_stderr = True',
@@ -98,7 +99,6 @@ class UnprivilegedComputeTest(base.BaseTestCase):
             '[pyvirt]',
             'images_type = lvm',
             'images_volume_group = %s' % volume_group,
-            'instances_path = %s' % os.path.join(self.state, 'instances'),
             'nfs_transport = mount',
             'nfs_mount_point_base = %s' % os.path.join(self.state, 'mnt'),
             ''])

@@ -58,8 +58,13 @@ DEEP = b'deep data at 5 MiB'
 IMAGE_ID = '5a0c2f0e-6a43-4d57-9d5e-2f7f4b1d6c11'
 
 
-def conf(**pyvirt):
-    return types.SimpleNamespace(pyvirt=types.SimpleNamespace(**pyvirt))
+def conf(volume_clear='zero', volume_clear_size=0, **pyvirt):
+    """The options backend_for reads: nova's (nova's defaults), [pyvirt]'s."""
+    return types.SimpleNamespace(
+        preallocate_images='none',
+        libvirt=types.SimpleNamespace(volume_clear=volume_clear,
+                                      volume_clear_size=volume_clear_size),
+        pyvirt=types.SimpleNamespace(**pyvirt))
 
 
 class LvmTestBase(base.BaseTestCase):
@@ -303,11 +308,47 @@ class TestVolumeClear(LvmTestBase):
         self.assertNoVolumes()
         self.assertEqual(b'\0' * 16 * MiB, self.vgfx.read(offset, 16 * MiB))
 
-    def test_not_zeroed_by_default(self):
-        self.backend.create_root(self.cached_image(), self.path('disk'),
-                                 16 * MiB)
+    def test_shredded_before_removal(self):
+        # nova's volume_clear = shred: three passes of random data.
+        backend = lvm.LvmBackend(self.vgfx.vg, volume_clear='shred',
+                                 activation=self.vgfx.activation)
+        backend.create_root(self.cached_image(), self.path('disk'),
+                            16 * MiB)
         offset = self.independent_offset('%s_disk' % self.uuid)
-        self.backend.delete_instance(self.uuid)
+        before = self.vgfx.read(offset, 16 * MiB)
+        self.assertIn(DEEP, before)
+
+        backend.delete_instance(self.uuid)
+
+        self.assertNoVolumes()
+        after = self.vgfx.read(offset, 16 * MiB)
+        self.assertNotIn(MARKER, after)
+        self.assertNotIn(DEEP, after)
+        # Random, not zeros: no whole MiB of the volume is left zero.
+        self.assertNotIn(b'\0' * MiB, after)
+
+    def test_clear_size_limits_the_area(self):
+        # volume_clear_size = 1: the first MiB only.
+        backend = lvm.LvmBackend(self.vgfx.vg, volume_clear='zero',
+                                 volume_clear_size=1,
+                                 activation=self.vgfx.activation)
+        backend.create_root(self.cached_image(), self.path('disk'),
+                            16 * MiB)
+        offset = self.independent_offset('%s_disk' % self.uuid)
+
+        backend.delete_instance(self.uuid)
+
+        self.assertNoVolumes()
+        self.assertEqual(b'\0' * MiB, self.vgfx.read(offset, MiB))
+        self.assertEqual(DEEP, self.vgfx.read(offset + 5 * MiB, len(DEEP)))
+
+    def test_not_cleared_with_none(self):
+        backend = lvm.LvmBackend(self.vgfx.vg, volume_clear='none',
+                                 activation=self.vgfx.activation)
+        backend.create_root(self.cached_image(), self.path('disk'),
+                            16 * MiB)
+        offset = self.independent_offset('%s_disk' % self.uuid)
+        backend.delete_instance(self.uuid)
         self.assertEqual(MARKER, self.vgfx.read(offset, len(MARKER)))
 
 
@@ -319,7 +360,8 @@ class TestBackendFor(LvmTestBase):
         self.assertIsInstance(backend, lvm.LvmBackend)
         # Production configuration never picks the test activation.
         self.assertIs(type(backend.activation), lvm.DeviceActivation)
-        self.assertEqual('none', backend.volume_clear)
+        # nova's [libvirt] volume_clear, at nova's default.
+        self.assertEqual('zero', backend.volume_clear)
 
     def test_missing_volume_group(self):
         exc = self.assertRaises(

@@ -284,14 +284,16 @@ class InstanceAndOptionsTest(ValidationTestCase):
             self.assertIn('instance_name_template', message)
 
     def test_options_written_into_the_domain(self):
-        for option, value in (('instances_path', 'relative/dir'),
-                              ('vnc_keymap', 'de<'),
-                              ('mem_stats_period_seconds',
-                               validation.MAX_INT32 + 1)):
-            self.conf.set(**{option: value})
+        for group, option, value in (
+                ('DEFAULT', 'instances_path', 'relative/dir'),
+                ('pyvirt', 'vnc_keymap', 'de<'),
+                ('pyvirt', 'mem_stats_period_seconds',
+                 validation.MAX_INT32 + 1)):
+            self.conf.set(group=group, **{option: value})
             message = self.refused(exception.InvalidHostConfiguration)
-            self.assertIn('[pyvirt] %s = %s' % (option, value), message)
-            self.conf.conf.clear_override(option, group='pyvirt')
+            self.assertIn('[%s] %s = %s' % (group, option, value), message)
+            self.conf.conf.clear_override(
+                option, group=None if group == 'DEFAULT' else group)
 
     def test_long_values_are_clipped(self):
         value = 'x' * (exception.SHOWN_VALUE_CHARS * 10)

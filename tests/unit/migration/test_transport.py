@@ -24,11 +24,13 @@ import os
 import shlex
 
 import fixtures
+from nova.conf import libvirt as nova_libvirt_conf
 from nova import exception
 from oslo_concurrency import processutils
 from oslo_config import cfg
 from oslotest import base
 
+from nova_pyvirt import conf as pyvirt_conf
 from nova_pyvirt.migration import pipeline
 from nova_pyvirt.migration import transport
 
@@ -68,22 +70,19 @@ def rsync_split(text):
 
 
 def make_conf(**values):
-    """A ConfigOpts with the [pyvirt] options the lead is to register."""
+    """A private ConfigOpts with the options the transport reads.
+
+    The ``[pyvirt]`` options and nova's ``[libvirt]
+    remote_filesystem_transport``, each value set in its option's group.
+    """
     conf = cfg.ConfigOpts()
-    opts = [
-        cfg.StrOpt('remote_filesystem_transport', default='ssh'),
-        cfg.StrOpt('remote_ssh_user'),
-        cfg.PortOpt('remote_ssh_port', default=22),
-        cfg.StrOpt('remote_ssh_identity_file'),
-        cfg.BoolOpt('remote_ssh_strict_host_key_checking', default=True),
-        cfg.StrOpt('remote_ssh_known_hosts_file'),
-        cfg.IntOpt('remote_ssh_connect_timeout', default=30, min=1),
-        cfg.BoolOpt('remote_copy_compression', default=False),
-    ]
-    conf.register_opts(opts, group='pyvirt')
+    pyvirt_conf.register_opts(conf)
+    conf.register_opts(nova_libvirt_conf.libvirt_remotefs_opts,
+                       group='libvirt')
     conf([])
     for name, value in values.items():
-        conf.set_override(name, value, group='pyvirt')
+        conf.set_override(name, value,
+                          group=transport.OPTION_GROUPS.get(name, 'pyvirt'))
     return conf
 
 
@@ -112,16 +111,22 @@ class TransportForTest(base.BaseTestCase):
             transport.RsyncFilesystem)
 
     def test_unknown_transport_is_a_configuration_error(self):
-        conf = make_conf(remote_filesystem_transport='scp')
+        # nova's option has choices; one without them lets 'scp' through
+        # to the driver's own check.
+        conf = cfg.ConfigOpts()
+        conf.register_opts([cfg.StrOpt('remote_filesystem_transport',
+                                       default='scp')], group='libvirt')
+        conf([])
         error = self.assertRaises(exception.InvalidConfiguration,
                                   transport.transport_for, conf)
-        self.assertIn("'scp'", str(error))
+        self.assertIn("[libvirt] remote_filesystem_transport = 'scp'",
+                      str(error))
         self.assertIn('rsync, ssh', str(error))
 
     def test_unregistered_options_have_defaults(self):
         conf = cfg.ConfigOpts()
         conf.register_opts([cfg.StrOpt('remote_filesystem_transport',
-                                       default='rsync')], group='pyvirt')
+                                       default='rsync')], group='libvirt')
         conf([])
         fs = transport.transport_for(conf)
         self.assertIsInstance(fs, transport.RsyncFilesystem)

@@ -47,8 +47,9 @@ FILTERS = os.path.join(REPO, 'etc', 'nova-pyvirt', 'rootwrap.d')
 ROOT_PROGRAMS = {'lvcreate', 'lvextend', 'lvremove', 'lvreduce',
                  'lvchange', 'lvs', 'vgs', 'pvs', 'vgcreate', 'vgremove',
                  'vgchange', 'pvcreate', 'pvremove', 'lvm', 'losetup',
-                 'mount', 'umount', 'dd', 'blockdev', 'dmsetup', 'sudo',
-                 'nova-rootwrap', 'iscsiadm', 'tee', 'chown', 'chmod'}
+                 'mount', 'umount', 'dd', 'shred', 'blockdev', 'dmsetup',
+                 'sudo', 'nova-rootwrap', 'iscsiadm', 'tee', 'chown',
+                 'chmod'}
 
 # Command-line tools that are not nova-compute's code and run as root by
 # design, with the reason.
@@ -135,7 +136,8 @@ class TestSource(base.BaseTestCase):
         self.assertEqual([], plain)
         self.assertEqual(
             ['block_device.format_ext4', 'block_device.format_swap',
-             'block_device.write_image', 'block_device.zero',
+             'block_device.shred', 'block_device.write_image',
+             'block_device.zero',
              'mounts.umount_nfs', 'volume_group.attach_range',
              'volume_group.detach_loop', 'volume_group.lvcreate',
              'volume_group.lvextend', 'volume_group.lvremove',

@@ -221,6 +221,7 @@ class TestBlockDevice(EntrypointTestCase):
             for call in (lambda d: block_device.format_swap(d),
                          lambda d: block_device.format_ext4(d, 'eph'),
                          lambda d: block_device.zero(d, 512),
+                         lambda d: block_device.shred(d, 512),
                          lambda d: block_device.write_image(
                              self.image, 'raw', d)):
                 self.assertRaises(ValueError, call, device)
@@ -230,18 +231,21 @@ class TestBlockDevice(EntrypointTestCase):
         block_device.format_ext4('/dev/loop3', 'ephemeral0')
         block_device.format_swap(DEVICE)
         block_device.zero(DEVICE, 8 * 1024 * 1024)
+        block_device.shred(DEVICE, 4 * 1024 * 1024)
         self.assertEqual(
             [['/usr/sbin/mkfs.ext4', '-F', '-q', '-L', 'ephemeral0', '-E',
               'lazy_itable_init=1,lazy_journal_init=1', '/dev/loop3'],
              ['/usr/sbin/mkswap', DEVICE],
              ['/usr/sbin/dd', 'if=/dev/zero', 'of=%s' % DEVICE,
               'bs=1048576', 'count=8388608', 'iflag=count_bytes',
-              'oflag=direct', 'conv=fdatasync']], self.argvs())
+              'oflag=direct', 'conv=fdatasync'],
+             ['/usr/sbin/shred', '-n3', '-s4194304', DEVICE]], self.argvs())
         for label in ('', 'x' * 17, 'a b', '-O^has_journal', None):
             self.assertRaises(ValueError, block_device.format_ext4, DEVICE,
                               label)
         self.assertRaises(ValueError, block_device.zero, DEVICE, 0)
-        self.assertEqual(3, len(self.calls))
+        self.assertRaises(ValueError, block_device.shred, DEVICE, -1)
+        self.assertEqual(4, len(self.calls))
 
 
 class TestMounts(EntrypointTestCase):

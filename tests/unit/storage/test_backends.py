@@ -58,8 +58,10 @@ def ext4_label(raw_path):
     return sb[120:136].rstrip(b'\0').decode()
 
 
-def conf(**pyvirt):
-    return types.SimpleNamespace(pyvirt=types.SimpleNamespace(**pyvirt))
+def conf(preallocate_images='none', **pyvirt):
+    """nova's ``[DEFAULT] preallocate_images`` and ``[pyvirt]`` options."""
+    return types.SimpleNamespace(preallocate_images=preallocate_images,
+                                 pyvirt=types.SimpleNamespace(**pyvirt))
 
 
 class BackendTestBase(base.BaseTestCase):
@@ -107,11 +109,15 @@ class TestBackendFor(base.BaseTestCase):
         self.assertRaises(pyvirt_exception.InvalidHostConfiguration,
                           backends.backend_for, conf(images_type='rbd'))
 
-    def test_nova_conf_without_preallocate_option(self):
-        import nova_pyvirt.conf as pyvirt_conf
-        backend = backends.backend_for(pyvirt_conf.CONF)
+    def test_nova_conf(self):
+        from tests import design_support
+        fx = self.useFixture(design_support.ConfFixture())
+        backend = backends.backend_for(fx.conf)
         self.assertIsInstance(backend, backends.Qcow2Backend)
         self.assertEqual('none', backend.preallocate)
+        # nova's own option, as the libvirt driver reads it.
+        fx.set(group='DEFAULT', preallocate_images='space')
+        self.assertEqual('space', backends.backend_for(fx.conf).preallocate)
 
     def test_preallocate_option_honoured(self):
         backend = backends.backend_for(
@@ -122,7 +128,7 @@ class TestBackendFor(base.BaseTestCase):
         exc = self.assertRaises(
             pyvirt_exception.InvalidHostConfiguration, backends.backend_for,
             conf(images_type='raw', preallocate_images='full'))
-        self.assertIn('preallocate_images', str(exc))
+        self.assertIn('[DEFAULT] preallocate_images = full', str(exc))
 
 
 class TestQcow2Root(BackendTestBase):

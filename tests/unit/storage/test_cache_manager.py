@@ -54,11 +54,13 @@ class CacheManagerTestBase(base.BaseTestCase):
         self.base_dir = os.path.join(self.instances_path, '_base')
         self.lock_path = os.path.join(self.tmp, 'locks')
         os.makedirs(self.base_dir)
+        # nova's options, with nova's defaults.
         self.conf = types.SimpleNamespace(
-            pyvirt=types.SimpleNamespace(
-                instances_path=self.instances_path,
-                image_cache_subdirectory_name='_base',
-                remove_unused_base_images_after=DAY),
+            instances_path=self.instances_path,
+            image_cache=types.SimpleNamespace(
+                subdirectory_name='_base',
+                remove_unused_base_images=True,
+                remove_unused_original_minimum_age_seconds=DAY),
             oslo_concurrency=types.SimpleNamespace(
                 lock_path=self.lock_path))
         self.manager = cache_manager.ImageCacheManager(self.conf)
@@ -161,10 +163,36 @@ class TestRemoval(CacheManagerTestBase):
         self.assertEqual([self.name(IMAGE_A)], result.young)
 
     def test_zero_age_removes_at_once(self):
-        self.conf.pyvirt.remove_unused_base_images_after = 0
+        self.conf.image_cache.remove_unused_original_minimum_age_seconds = 0
         old = self.cache(IMAGE_A, age=0)
         self.manager.update(None, [])
         self.assertFalse(os.path.exists(old))
+
+    def test_removal_disabled_keeps_unused_bases(self):
+        # [image_cache] remove_unused_base_images = False: unused images
+        # stay, however old, and in-use ones are still touched; stale
+        # partial downloads, which are no images, still go.
+        self.conf.image_cache.remove_unused_base_images = False
+        old = self.cache(IMAGE_A, age=30 * DAY)
+        used = self.cache(IMAGE_B, age=30 * DAY)
+        part = fakes.make_raw(os.path.join(
+            self.base_dir, '.%s.x1y2.part' % self.name(IMAGE_C)), 10)
+        self.age(part, 2 * DAY)
+
+        result = self.manager.update(None, [instance(IMAGE_B)])
+
+        self.assertTrue(os.path.exists(old))
+        self.assertEqual([self.name(IMAGE_A)], result.kept)
+        self.assertEqual([], result.removed)
+        self.assertEqual([self.name(IMAGE_B)], result.in_use)
+        self.assertLess(time.time() - os.stat(used).st_mtime, 60)
+        self.assertFalse(os.path.exists(part))
+
+        # Enabled again: the same pass removes it.
+        self.conf.image_cache.remove_unused_base_images = True
+        result = self.manager.update(None, [])
+        self.assertFalse(os.path.exists(old))
+        self.assertEqual([self.name(IMAGE_A)], result.removed)
 
     def test_other_files_left_alone(self):
         other = fakes.make_raw(os.path.join(self.base_dir, 'README'), 10)
@@ -199,15 +227,30 @@ class TestRemoval(CacheManagerTestBase):
     def test_nova_conf(self):
         from tests import design_support
         fx = self.useFixture(design_support.ConfFixture())
-        fx.set(instances_path=self.instances_path)
+        fx.set(group='DEFAULT', instances_path=self.instances_path)
         fx.set(group='oslo_concurrency', lock_path=self.lock_path)
         manager = cache_manager.ImageCacheManager(fx.conf)
+        # nova's [image_cache] defaults.
         self.assertEqual(DAY, manager.max_age)
+        self.assertTrue(manager.remove_unused)
         self.assertEqual(self.base_dir, manager.base_dir)
         self.assertEqual(self.lock_path, manager.lock_path)
         old = self.cache(IMAGE_A, age=DAY + 1)
         manager.update(None, [])
         self.assertFalse(os.path.exists(old))
+
+        # Read on every pass, as nova's options are.
+        fx.set(group='image_cache', remove_unused_base_images=False)
+        old = self.cache(IMAGE_A, age=DAY + 1)
+        manager.update(None, [])
+        self.assertTrue(os.path.exists(old))
+        fx.set(group='image_cache', remove_unused_base_images=True,
+               remove_unused_original_minimum_age_seconds=2 * DAY)
+        manager.update(None, [])
+        self.assertTrue(os.path.exists(old))
+        fx.set(group='image_cache', subdirectory_name='_other')
+        self.assertEqual(os.path.join(self.instances_path, '_other'),
+                         cache_manager.ImageCacheManager(fx.conf).base_dir)
 
     def test_default_lock_path_like_instance_disks(self):
         self.conf.oslo_concurrency.lock_path = None

@@ -69,16 +69,20 @@ class ImageCacheTestBase(base.BaseTestCase):
 class TestNaming(base.BaseTestCase):
 
     def test_cache_dir_from_conf(self):
-        conf = types.SimpleNamespace(pyvirt=types.SimpleNamespace(
+        conf = types.SimpleNamespace(
             instances_path='/srv/instances',
-            image_cache_subdirectory_name='_cache'))
+            image_cache=types.SimpleNamespace(subdirectory_name='_cache'))
         self.assertEqual('/srv/instances/_cache',
                          imagecache.cache_dir(conf))
 
     def test_cache_dir_from_nova_conf_defaults(self):
-        import nova_pyvirt.conf as pyvirt_conf
-        self.assertEqual('/var/lib/nova-pyvirt/instances/_base',
-                         imagecache.cache_dir(pyvirt_conf.CONF))
+        # Where nova's libvirt driver caches images: nova's [DEFAULT]
+        # instances_path ($state_path/instances) and [image_cache]
+        # subdirectory_name (_base).
+        from tests import design_support
+        conf = self.useFixture(design_support.ConfFixture()).conf
+        self.assertEqual(os.path.join(conf.state_path, 'instances', '_base'),
+                         imagecache.cache_dir(conf))
 
     def test_file_named_by_sha1_of_image_id(self):
         expected = hashlib.sha1(IMAGE_ID.encode()).hexdigest()

@@ -46,8 +46,13 @@ UUID = '6f1b3a7e-0c1d-4d8e-9a55-3e1f0c2b7d90'
 METADATA_ONLY = ['--config', 'global { activation = 0 }']
 
 
-def conf(**pyvirt):
-    return types.SimpleNamespace(pyvirt=types.SimpleNamespace(**pyvirt))
+def conf(volume_clear='zero', volume_clear_size=0, **pyvirt):
+    """The options backend_for reads: nova's (nova's defaults), [pyvirt]'s."""
+    return types.SimpleNamespace(
+        preallocate_images='none',
+        libvirt=types.SimpleNamespace(volume_clear=volume_clear,
+                                      volume_clear_size=volume_clear_size),
+        pyvirt=types.SimpleNamespace(**pyvirt))
 
 
 def report(kind, rows):
@@ -263,7 +268,9 @@ class TestConfiguration(LvmUnitBase):
                                             images_volume_group='vg0'))
         self.assertIsInstance(backend, lvm.LvmBackend)
         self.assertIs(type(backend.activation), lvm.DeviceActivation)
-        self.assertEqual('none', backend.volume_clear)
+        # nova's [libvirt] volume_clear and its default.
+        self.assertEqual('zero', backend.volume_clear)
+        self.assertEqual(0, backend.volume_clear_size)
 
     def test_backend_for_without_volume_group(self):
         exc = self.assertRaises(
@@ -271,26 +278,33 @@ class TestConfiguration(LvmUnitBase):
             conf(images_type='lvm', images_volume_group=None))
         self.assertIn('images_volume_group', str(exc))
 
-    def test_backend_for_option_not_registered(self):
-        self.assertRaises(pyvirt_exception.InvalidHostConfiguration,
-                          backends.backend_for, conf(images_type='lvm'))
-
     def test_nova_conf(self):
         from tests import design_support
         fx = self.useFixture(design_support.ConfFixture())
         fx.set(images_type='lvm', images_volume_group='vg0')
         backend = backends.backend_for(fx.conf)
         self.assertEqual('vg0', backend.volume_group)
+        self.assertEqual('zero', backend.volume_clear)
+        fx.set(group='libvirt', volume_clear='shred', volume_clear_size=4)
+        backend = backends.backend_for(fx.conf)
+        self.assertEqual(('shred', 4),
+                         (backend.volume_clear, backend.volume_clear_size))
 
     def test_volume_clear(self):
-        backend = lvm.LvmBackend.from_conf(conf(images_volume_group='vg0',
-                                                volume_clear='zero'))
-        self.assertEqual('zero', backend.volume_clear)
+        for value in lvm.VOLUME_CLEAR_CHOICES:
+            backend = lvm.LvmBackend.from_conf(
+                conf(images_volume_group='vg0', volume_clear=value))
+            self.assertEqual(value, backend.volume_clear)
         exc = self.assertRaises(
             pyvirt_exception.InvalidHostConfiguration,
             lvm.LvmBackend.from_conf,
-            conf(images_volume_group='vg0', volume_clear='shred'))
-        self.assertIn('volume_clear', str(exc))
+            conf(images_volume_group='vg0', volume_clear='wipe'))
+        self.assertIn('[libvirt] volume_clear = wipe', str(exc))
+        exc = self.assertRaises(
+            pyvirt_exception.InvalidHostConfiguration,
+            lvm.LvmBackend.from_conf,
+            conf(images_volume_group='vg0', volume_clear_size=-1))
+        self.assertIn('[libvirt] volume_clear_size = -1', str(exc))
 
 
 class TestDeviceActivation(LvmUnitBase):
@@ -449,6 +463,39 @@ class TestDeviceActivation(LvmUnitBase):
                           'conv=fdatasync'], dd)
         commands = self.lvm.commands()
         self.assertLess(commands.index('dd'), commands.index('lvremove'))
+
+    def test_volume_clear_shred(self):
+        backend = self.backend(volume_clear='shred')
+        backend.create_swap(self.path('disk.swap'), 8 * MiB)
+        backend.delete_instance(UUID)
+        self.assertEqual(['/usr/sbin/shred', '-n3', '-s%d' % (8 * MiB),
+                          '/dev/vg0/%s_disk.swap' % UUID],
+                         self.lvm.call('shred'))
+        commands = self.lvm.commands()
+        self.assertLess(commands.index('shred'), commands.index('lvremove'))
+        self.assertNotIn('dd', commands)
+
+    def test_volume_clear_size(self):
+        # The first volume_clear_size MiB of each volume, never more than
+        # the volume: the 8 MiB one is cleared for 6 MiB, the 1 MiB one
+        # (one 4 MiB extent) whole.
+        backend = self.backend(volume_clear='zero', volume_clear_size=6)
+        backend.create_swap(self.path('disk.swap'), 8 * MiB)
+        backend.create_swap(self.path('disk'), MiB)
+        backend.delete_instance(UUID)
+        counts = {c[2]: c[4] for c in self.lvm.calls
+                  if os.path.basename(c[0]) == 'dd'}
+        self.assertEqual(
+            {'of=/dev/vg0/%s_disk.swap' % UUID: 'count=%d' % (6 * MiB),
+             'of=/dev/vg0/%s_disk' % UUID: 'count=%d' % EXTENT}, counts)
+
+    def test_volume_clear_none(self):
+        backend = self.backend(volume_clear='none')
+        backend.create_swap(self.path('disk.swap'), 8 * MiB)
+        backend.delete_instance(UUID)
+        self.assertNotIn('dd', self.lvm.commands())
+        self.assertNotIn('shred', self.lvm.commands())
+        self.assertIn('lvremove', self.lvm.commands())
 
     def test_capacity(self):
         backend = self.backend()
