@@ -67,9 +67,11 @@ SIGTERM: the guests, both daemons, every file.
 """
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -144,7 +146,6 @@ def _common_free_port(addresses):
 
 
 def _bindable(address, port):
-    import socket
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind((address, port))
@@ -156,8 +157,9 @@ def _bindable(address, port):
 class Sample(object):
     """One timed migration and what was measured around it."""
 
-    def __init__(self, seconds, allocated, stats, gap, dirty_rate):
+    def __init__(self, seconds, allocated, stats, gap, dirty_rate, steps):
         self.seconds = seconds
+        self.steps = steps
         self.allocated = allocated
         self.stats = stats
         self.gap = gap
@@ -187,6 +189,7 @@ class Bench(object):
         self.instances = []
         self.captured = []
         self.downtimes = []
+        self.steps = {}
         self._ids = 0
 
     # -- the hosts -----------------------------------------------------------
@@ -437,6 +440,16 @@ class Bench(object):
 
     # -- the contenders ------------------------------------------------------
 
+    @contextlib.contextmanager
+    def step(self, name):
+        """Add the seconds the block takes to step ``name``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.steps[name] = self.steps.get(name, 0) + (
+                time.perf_counter() - start)
+
     def driver_migration(self, instance):
         """Live-migrate ``instance`` host1 -> host2 the way nova does."""
         src, dst = self.drivers[HOST1], self.drivers[HOST2]
@@ -449,10 +462,12 @@ class Bench(object):
 
         def post_method(context, instance, dest, block_migration,
                         migrate_data):
-            src.post_live_migration(context, instance, None, migrate_data)
-            src.post_live_migration_at_source(context, instance, [])
-            src.cleanup(context, instance, [], None, destroy_disks=True,
-                        migrate_data=migrate_data)
+            with self.step('post at source'):
+                src.post_live_migration(context, instance, None,
+                                        migrate_data)
+                src.post_live_migration_at_source(context, instance, [])
+                src.cleanup(context, instance, [], None, destroy_disks=True,
+                            migrate_data=migrate_data)
             done.append(True)
 
         def recover_method(context, instance, dest, migrate_data,
@@ -460,25 +475,32 @@ class Bench(object):
             raise RuntimeError('the driver rolled back the migration of %s '
                                '(%s)' % (instance.uuid, migration_status))
 
-        data = dst.check_can_live_migrate_destination(
-            ctx, instance, None, None, block_migration=None,
-            disk_over_commit=False)
+        with self.step('check destination'):
+            data = dst.check_can_live_migrate_destination(
+                ctx, instance, None, None, block_migration=None,
+                disk_over_commit=False)
         try:
-            data = src.check_can_live_migrate_source(ctx, instance, data)
+            with self.step('check source'):
+                data = src.check_can_live_migrate_source(ctx, instance, data)
         finally:
-            dst.cleanup_live_migration_destination_check(ctx, data)
-        disk_info = src.get_instance_disk_info(instance)
-        data = dst.pre_live_migration(ctx, instance, None, [], disk_info,
-                                      data)
+            with self.step('check destination'):
+                dst.cleanup_live_migration_destination_check(ctx, data)
+        with self.step('pre_live_migration'):
+            disk_info = src.get_instance_disk_info(instance)
+            data = dst.pre_live_migration(ctx, instance, None, [],
+                                          disk_info, data)
         data.migration = migration
-        src.live_migration(ctx, instance, HOST2, post_method, recover_method,
-                           block_migration=data.block_migration,
-                           migrate_data=data)
+        with self.step('live_migration'):
+            src.live_migration(ctx, instance, HOST2, post_method,
+                               recover_method,
+                               block_migration=data.block_migration,
+                               migrate_data=data)
         if not done:
             raise RuntimeError('the driver did not call post_method')
         instance.host = HOST2
-        dst.post_live_migration_at_destination(
-            ctx, instance, [], block_migration=data.block_migration)
+        with self.step('post at destination'):
+            dst.post_live_migration_at_destination(
+                ctx, instance, [], block_migration=data.block_migration)
         return data
 
     def capture_migrate(self):
@@ -488,7 +510,8 @@ class Bench(object):
 
         def migrate(guest, dest_uri, params, flags):
             captured.append((dest_uri, dict(params), flags))
-            return real(guest, dest_uri, params, flags)
+            with self.step('migrateToURI3'):
+                return real(guest, dest_uri, params, flags)
 
         def set_downtime(guest, milliseconds):
             self.downtimes.append(milliseconds)
@@ -503,6 +526,15 @@ class Bench(object):
         dest_uri, params, flags = self.captured[0]
         src_dir = self.instance_dir(HOST1, instance)
         dst_dir = self.instance_dir(HOST2, instance)
+        with self.step('prepare host2'):
+            self._prepare_bare(src_dir, dst_dir)
+        dom = self.conn.lookupByUUIDString(instance.uuid)
+        with self.step('migrateToURI3'):
+            dom.migrateToURI3(dest_uri, params, flags)
+        with self.step('rm on host1'):
+            shutil.rmtree(src_dir)
+
+    def _prepare_bare(self, src_dir, dst_dir):
         overlay = os.path.join(src_dir, 'disk')
         info = jsonutils.loads(_run(['qemu-img', 'info', '-U',
                                      '--output=json', overlay]))
@@ -519,9 +551,6 @@ class Bench(object):
         _run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', base_here,
               '-F', info['backing-filename-format'],
               os.path.join(dst_dir, 'disk'), str(info['virtual-size'])])
-        dom = self.conn.lookupByUUIDString(instance.uuid)
-        dom.migrateToURI3(dest_uri, params, flags)
-        shutil.rmtree(src_dir)
 
     def measure(self, contender):
         instance, overlay = self.boot_guest()
@@ -532,6 +561,7 @@ class Bench(object):
                 self.console_path(HOST1, instance),
                 self.console_path(HOST2, instance)]).start()
             try:
+                self.steps = {}
                 start = time.perf_counter()
                 if contender == 'driver':
                     self.driver_migration(instance)
@@ -553,7 +583,7 @@ class Bench(object):
             gap = watch.longest_gap()[0]
         finally:
             self.remove_guest(instance)
-        return Sample(seconds, allocated, stats, gap, rate)
+        return Sample(seconds, allocated, stats, gap, rate, self.steps)
 
     def _wait_counting(self, watch, instance):
         path = self.console_path(HOST2, instance)
@@ -663,6 +693,17 @@ def run(bench, args):
     print('ratio driver / libvirt: %.3f (medians), %.3f (minimums), '
           'per-round %.3f..%.3f; target <= %.2f' % (
               ratio, min_ratio, per_round[0], per_round[-1], TARGET_TIME))
+    print('\nwhere the time goes (medians, s; "job" is libvirt\'s '
+          'time_elapsed of the migration job):')
+    for name in ('driver', 'libvirt'):
+        got = samples[name]
+        names = list(got[0].steps)
+        parts = ['%s %.3f' % (n, statistics.median(s.steps.get(n, 0)
+                                                   for s in got))
+                 for n in names]
+        parts.append('job %.3f' % statistics.median(
+            s.stats.get('time_elapsed', 0) / 1000.0 for s in got))
+        print('  %-8s %s' % (name, ', '.join(parts)))
     print('gap ms: the longest silence of the guest\'s 100 ms counter '
           '(pause + up to 100 ms); libv ms: the downtime libvirt reports')
 
