@@ -424,6 +424,20 @@ class Bench(object):
                           ignore_errors=True)
         self.instances.remove(instance)
 
+    def describe(self, instance):
+        """Where the guest's domains are, and their states."""
+        found = []
+        for host in (HOST1, HOST2):
+            dom = self.domain(host, instance)
+            if dom is None:
+                found.append('no domain on %s' % host)
+            else:
+                state, reason = dom.state()
+                found.append('on %s: state %d reason %d%s' % (
+                    host, state, reason,
+                    ', persistent' if dom.isPersistent() else ''))
+        return ', '.join(found)
+
     def check_moved(self, instance):
         """Problems with the guest after its move (empty: none)."""
         problems = []
@@ -590,8 +604,14 @@ class Bench(object):
         deadline = time.monotonic() + BOOT_TIMEOUT
         while len(watch.on(path)) < LINES_AFTER:
             if time.monotonic() > deadline:
-                raise RuntimeError('%s stopped counting after its move' %
-                                   instance.uuid)
+                raise RuntimeError(
+                    '%s printed %d counter lines on %s within %d s of its '
+                    'move (%d on %s); %s; its console there ends with:\n%s'
+                    % (instance.uuid, len(watch.on(path)), HOST2,
+                       BOOT_TIMEOUT, len(watch.on(self.console_path(
+                           HOST1, instance))), HOST1,
+                       self.describe(instance),
+                       self.console(HOST2, instance)[-1500:]))
             time.sleep(0.1)
 
 
