@@ -57,10 +57,11 @@ Contenders, interleaved over rounds (alternating which goes first):
 Figures: total time (target: driver / libvirt <= 1.1, medians), the
 guest's pause from the longest gap in its counter and the downtime libvirt
 reports (both printed for both contenders, not judged), and the bytes
-the block migration copied (``disk_processed`` of the completed job's
-statistics on the destination) against the overlay's allocated size
-(target <= 1.05 for every sample of both contenders). ``--quick`` runs
-one round with a smaller load; its time ratio is INFO.
+the block migration copied (``disk_processed`` of the statistics in
+host1's job-completed event) against the overlay's allocated size
+(target <= 1.05 for every sample of both contenders), with a step by
+step account of where the time went. ``--quick`` runs one round with a
+smaller load; its time ratio is INFO.
 
 Everything is removed at the end, also after a failure, Ctrl-C or
 SIGTERM: the guests, both daemons, every file.
