@@ -606,6 +606,75 @@ if grep -qx 'pyvirt.counter=1' /run/cmdline.args; then
     ) &
 fi
 
+# --- pyvirt.dirty=RATE[:SIZE] -----------------------------------------------
+# A load for live migration benches: rewrite RATE MiB of memory per second,
+# going round a SIZE MiB buffer (default 16) on a tmpfs of its own.  The
+# data is random (QEMU sends zero pages as a flag, not as data), and the
+# pace comes from /proc/uptime, so a slow dd call is made up for on the
+# next tick; a backlog of more than one second (the guest was paused) is
+# dropped.
+uptime_cs() {
+    read -r up _ < /proc/uptime
+    echo $(( ${up%%.*} * 100 + 1${up#*.} - 100 ))
+}
+
+dirty_memory() {
+    rate=$1
+    size=$2
+    pages=$((size * 256))
+    per_s=$((rate * 256))
+    dir=/run/dirty
+    mkdir -p $dir
+    # The root file system may use half of the memory at most: the
+    # buffer gets a tmpfs of its own, sized for it.
+    if ! mount -t tmpfs -o size=$((size + 2))m tmpfs $dir; then
+        echo "PYVIRT-DIRTY error=mount-failed"
+        return
+    fi
+    head -c 1048576 /dev/urandom > $dir/src
+    i=0
+    while [ $i -lt "$size" ]; do
+        cat $dir/src || break
+        i=$((i + 1))
+    done > $dir/buf
+    if [ $i -lt "$size" ]; then
+        echo "PYVIRT-DIRTY error=no-memory size=$size"
+        return
+    fi
+    echo "PYVIRT-DIRTY rate=$rate size=$size started"
+    start=$(uptime_cs)
+    done_pages=0
+    off=0
+    while :; do
+        due=$(( ($(uptime_cs) - start) * per_s / 100 ))
+        if [ $((due - done_pages)) -gt "$per_s" ]; then
+            done_pages=$((due - per_s))
+        fi
+        while [ "$done_pages" -lt "$due" ]; do
+            n=$((due - done_pages))
+            [ $n -gt 256 ] && n=256
+            [ $((off + n)) -gt $pages ] && n=$((pages - off))
+            dd if=$dir/src of=$dir/buf bs=4096 count=$n \
+                seek=$off conv=notrunc 2>/dev/null
+            off=$(( (off + n) % pages ))
+            done_pages=$((done_pages + n))
+        done
+        usleep 100000
+    done
+}
+
+DIRTY=$(sed -n 's/^pyvirt\.dirty=//p' /run/cmdline.args | tail -n 1)
+if [ -n "$DIRTY" ]; then
+    rate=${DIRTY%%:*}
+    size=16
+    case "$DIRTY" in *:*) size=${DIRTY#*:} ;; esac
+    case "$rate:$size" in
+        *[!0-9:]*|:*|*:|0:*|*:0)
+            echo "PYVIRT-DIRTY error=bad-value value=$DIRTY" ;;
+        *) dirty_memory "$rate" "$size" & ;;
+    esac
+fi
+
 # --- hot-plug watch --------------------------------------------------------
 uptime_s() {
     read -r up _ < /proc/uptime

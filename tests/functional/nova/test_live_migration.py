@@ -22,9 +22,7 @@ between two lines is the guest's pause, which the test prints.
 """
 
 import os
-import re
 import tempfile
-import threading
 import time
 
 import libvirt
@@ -37,6 +35,7 @@ from oslo_concurrency import processutils
 from tests.fixtures import nova_harness
 from tests.functional.nova import base
 from tests.functional.nova import two_libvirtds
+from tests import guest_counter
 
 HOST1 = two_libvirtds.HOST1
 HOST2 = two_libvirtds.HOST2
@@ -46,64 +45,8 @@ HOST2 = two_libvirtds.HOST2
 MIGRATION_TIMEOUT = max(base.STATUS_TIMEOUT, 300)
 
 DATA_LINE = 'PYVIRT-LIVE-DATA written-before-the-move'
-COUNTER = re.compile(r'^PYVIRT-COUNTER (\d+) boot=(\S+)\r?$', re.M)
-
-
-class CounterWatch(object):
-    """Notes when each counter line shows up in a set of console logs."""
-
-    def __init__(self, paths, interval=0.02):
-        self.paths = list(paths)
-        self.interval = interval
-        self.seen = {}          # n -> (monotonic time, boot id, path)
-        self._offsets = dict.fromkeys(self.paths, 0)
-        self._partial = dict.fromkeys(self.paths, '')
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self):
-        while not self._stop.is_set():
-            for path in self.paths:
-                self._read(path)
-            self._stop.wait(self.interval)
-
-    def _read(self, path):
-        try:
-            with open(path, 'rb') as handle:
-                handle.seek(self._offsets[path])
-                data = handle.read()
-        except FileNotFoundError:
-            return
-        if not data:
-            return
-        now = time.monotonic()
-        self._offsets[path] += len(data)
-        text = self._partial[path] + data.decode('ascii', 'replace')
-        lines = text.split('\n')
-        self._partial[path] = lines.pop()
-        for line in lines:
-            match = COUNTER.match(line)
-            if match:
-                self.seen.setdefault(int(match.group(1)),
-                                     (now, match.group(2), path))
-
-    def on(self, path):
-        return sorted(n for n, (_t, _b, p) in self.seen.items() if p == path)
-
-    def longest_gap(self):
-        """``(seconds, n_before, n_after)`` of the longest silence."""
-        numbers = sorted(self.seen)
-        gaps = [(self.seen[b][0] - self.seen[a][0], a, b)
-                for a, b in zip(numbers, numbers[1:])]
-        return max(gaps) if gaps else (0, None, None)
+COUNTER = guest_counter.COUNTER
+CounterWatch = guest_counter.CounterWatch
 
 
 class LiveMigrationTestBase(two_libvirtds.TwoLibvirtdsTestBase):
