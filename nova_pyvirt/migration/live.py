@@ -26,12 +26,15 @@ The steps, and the host each runs on, are nova's (compute manager):
 3. destination, :meth:`LiveMigration.prepare_destination`: the instance
    directory, each local disk as an empty file of the right size (a qcow2
    overlay of the image in this host's image cache, so only what the
-   guest wrote is copied), kernel and ramdisk, volume connections and
+   guest wrote is copied), kernel and ramdisk, volume connections (handed
+   back to the source in ``migrate_data.bdms``, :mod:`.live_volumes`) and
    ports. A failure removes all of it again;
 4. source, :meth:`LiveMigration.migrate`: ``migrateToURI3`` with typed
    parameters (live, peer-to-peer, persistent on the destination,
    undefined on the source; ``NON_SHARED_INC`` for the local disks of a
-   block migration), watched by :class:`.live_monitor.LiveMigrationJob`.
+   block migration; with volumes, the guest's XML with their sources as
+   the destination connected them), watched by
+   :class:`.live_monitor.LiveMigrationJob`.
    nova's ``post_method`` runs when the guest runs on the destination,
    its ``recover_method`` when it still runs here;
 5. after: the source forgets the guest's volume connections, ports and
@@ -62,6 +65,7 @@ from nova_pyvirt.hypervisor import guest as guest_mod
 from nova_pyvirt.hypervisor import peer as peer_mod
 from nova_pyvirt.migration import live_checks
 from nova_pyvirt.migration import live_monitor
+from nova_pyvirt.migration import live_volumes
 from nova_pyvirt.storage import fileops
 from nova_pyvirt.storage import imagecache
 from nova_pyvirt.storage import instance_disks
@@ -297,6 +301,10 @@ class LiveMigration(object):
                                  migrate_data.is_shared_block_storage)
             connected = True
             self.volumes.connect_all(block_device_info, instance)
+            # The connections as made here, for the source to point the
+            # guest's volume disks at (connecting may have added to them).
+            migrate_data.bdms = live_volumes.destination_bdms(
+                block_device_info)
             plugged.extend(self.vifs.plug_all(instance, network_info,
                                               instance.image_meta))
         except Exception:
@@ -396,6 +404,25 @@ class LiveMigration(object):
                 local_targets(guest_xml, files.path)
         return params
 
+    def volume_xml_params(self, guest, instance, migrate_data):
+        """The guest's XML with the destination's volume sources, if any.
+
+        Given both as the running guest's XML and as its definition on the
+        destination (else the destination would define the source's).
+        """
+        bdms = migrate_data.bdms if 'bdms' in migrate_data else None
+        if not bdms:
+            return {}
+
+        def disk_source(connection_info):
+            return self.volumes.driver(connection_info).disk_source(
+                connection_info, instance)
+
+        dest_xml = live_volumes.destination_xml(
+            guest.xml(migratable=True), bdms, disk_source)
+        return {libvirt.VIR_MIGRATE_PARAM_DEST_XML: dest_xml,
+                libvirt.VIR_MIGRATE_PARAM_PERSIST_XML: dest_xml}
+
     def migrate(self, context, instance, dest, post_method, recover_method,
                 migrate_data):
         guest = self._guest(instance)
@@ -405,6 +432,16 @@ class LiveMigration(object):
         guest_xml = guest.xml()
         flags = self.flags(block)
         params = self.params(guest_xml, files, block, migrate_data)
+        try:
+            params.update(self.volume_xml_params(guest, instance,
+                                                 migrate_data))
+        except Exception as exc:
+            # Nothing started: the guest stays here, nova rolls back the
+            # destination.
+            LOG.error('live migration of %s to %s cannot start: %s; it '
+                      'stays here', instance.uuid, dest, exc)
+            recover_method(context, instance, dest, migrate_data)
+            return
         data_bytes = instance.flavor.memory_mb * units.Mi
         if block:
             data_bytes += sum(
