@@ -28,7 +28,8 @@ The steps, and the host each runs on, are nova's (compute manager):
    overlay of the image in this host's image cache, so only what the
    guest wrote is copied), kernel and ramdisk, volume connections (handed
    back to the source in ``migrate_data.bdms``, :mod:`.live_volumes`) and
-   ports. A failure removes all of it again;
+   ports (as bound to this host, :mod:`.live_ports`). A failure removes
+   all of it again;
 4. source, :meth:`LiveMigration.migrate`: ``migrateToURI3`` with typed
    parameters (live, peer-to-peer, persistent on the destination,
    undefined on the source; ``NON_SHARED_INC`` for the local disks of a
@@ -65,6 +66,7 @@ from nova_pyvirt.hypervisor import guest as guest_mod
 from nova_pyvirt.hypervisor import peer as peer_mod
 from nova_pyvirt.migration import live_checks
 from nova_pyvirt.migration import live_monitor
+from nova_pyvirt.migration import live_ports
 from nova_pyvirt.migration import live_volumes
 from nova_pyvirt.storage import fileops
 from nova_pyvirt.storage import imagecache
@@ -305,8 +307,10 @@ class LiveMigration(object):
             # guest's volume disks at (connecting may have added to them).
             migrate_data.bdms = live_volumes.destination_bdms(
                 block_device_info)
-            plugged.extend(self.vifs.plug_all(instance, network_info,
-                                              instance.image_meta))
+            plugged.extend(self.vifs.plug_all(
+                instance,
+                live_ports.destination_vifs(network_info, migrate_data),
+                instance.image_meta))
         except Exception:
             with excutils.save_and_reraise_exception():
                 LOG.error('preparing %s for its live migration failed; '
@@ -433,6 +437,7 @@ class LiveMigration(object):
         flags = self.flags(block)
         params = self.params(guest_xml, files, block, migrate_data)
         try:
+            live_ports.check_same_interfaces(migrate_data)
             params.update(self.volume_xml_params(guest, instance,
                                                  migrate_data))
         except Exception as exc:
@@ -542,7 +547,8 @@ class LiveMigration(object):
                           'leaving it alone', instance.uuid)
                 return
             guest.undefine()
-        self.vifs.unplug_all(instance, network_info)
+        self.vifs.unplug_all(
+            instance, live_ports.destination_vifs(network_info, migrate_data))
         self._disconnect(block_device_info, instance)
         shared = migrate_data is not None and \
             'is_shared_instance_path' in migrate_data and \

@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The guest XML a live migration gives the destination for its volumes.
+"""What a live migration gives the destination: its volumes and ports.
 
 The volume drivers are the real iSCSI one: the ``kernel`` transport (a
 block device whose path differs per host) and the ``qemu`` transport
@@ -27,9 +27,11 @@ from lxml import etree
 from oslotest import base
 
 from nova import exception
+from nova.network import model as network_model
 from nova import objects
 from nova.objects import migrate_data as migrate_data_obj
 
+from nova_pyvirt.migration import live_ports
 from nova_pyvirt.migration import live_volumes
 from nova_pyvirt.volume import iscsi
 from tests import design_support
@@ -233,3 +235,57 @@ class DriverVolumeMigrationTest(base.BaseTestCase):
         self.assertFalse([c for c in domain.calls
                           if c[0] == 'migrateToURI3'])
         self.assertTrue(domain.isActive())
+
+
+class DestinationPortsTest(base.BaseTestCase):
+    """Ports plugged as bound to the destination (multiple bindings)."""
+
+    def _vif(self, **values):
+        vif = {'id': 'port-1', 'address': 'fa:16:3e:00:00:01',
+               'type': 'ovs', 'vnic_type': 'normal',
+               'details': {'port_filter': True, 'ovs_hybrid_plug': False,
+                           'bridge_name': 'br-int'},
+               'devname': 'tapport-1', 'profile': {},
+               'network': {'id': 'net', 'bridge': 'br-int', 'subnets': [],
+                           'meta': {}}}
+        vif.update(values)
+        return network_model.VIF(**vif)
+
+    def _data(self, dest_details=None, vif_type='ovs'):
+        source = self._vif()
+        binding = migrate_data_obj.VIFMigrateData(
+            port_id='port-1', source_vif=source, vif_type=vif_type,
+            vnic_type='normal', host='host2')
+        binding.vif_details = dest_details or source['details']
+        binding.profile = {}
+        return migrate_data_obj.LibvirtLiveMigrateData(vifs=[binding])
+
+    def test_destination_binding_is_plugged(self):
+        details = {'port_filter': True, 'ovs_hybrid_plug': False,
+                   'bridge_name': 'br-int', 'datapath_type': 'netdev'}
+        vifs = live_ports.destination_vifs([self._vif()],
+                                           self._data(details))
+        self.assertEqual(['port-1'], [v['id'] for v in vifs])
+        self.assertEqual('netdev', vifs[0]['details']['datapath_type'])
+
+    def test_without_bindings_network_info_is_plugged(self):
+        network_info = [self._vif()]
+        self.assertIs(network_info, live_ports.destination_vifs(
+            network_info, migrate_data_obj.LibvirtLiveMigrateData()))
+        self.assertIs(network_info, live_ports.destination_vifs(
+            network_info, None))
+
+    def test_same_interface_passes(self):
+        live_ports.check_same_interfaces(self._data())
+
+    def test_another_interface_is_refused_naming_the_port(self):
+        exc = self.assertRaises(
+            exception.MigrationError, live_ports.check_same_interfaces,
+            self._data({'port_filter': True, 'ovs_hybrid_plug': True,
+                        'bridge_name': 'br-int'}))
+        self.assertIn('port port-1', str(exc))
+        self.assertIn('details', str(exc))
+        exc = self.assertRaises(
+            exception.MigrationError, live_ports.check_same_interfaces,
+            self._data(vif_type='tap'))
+        self.assertIn('type: ovs here, tap there', str(exc))
