@@ -39,10 +39,12 @@ stream. Each host's ports are plugged as in :mod:`ovs_two_computes_host`.
 reports a port only once its tap exists, which on the destination is when
 the guest starts moving (see :meth:`OvsLiveComputesCase.setUp`).
 
-Two more requests: ``{"op": "port_bindings", "id": ID}`` -> ``{"hosts":
+More requests: ``{"op": "port_bindings", "id": ID}`` -> ``{"hosts":
 [...]}``, the hosts Neutron (nova's ``NeutronFixture``) has a binding of
-the port for; ``{"op": "log_problems"}`` -> ``{"lines": [...]}``, the
-ERROR and WARNING lines logged so far.
+the port for; ``{"op": "log_problems", "words": [...] (optional)}`` ->
+``{"lines": [...]}``, the lines logged so far with one of the words
+(default: ERROR and WARNING lines); ``{"op": "set_flags", "group": G,
+"values": {...}}`` -> ``{"ok": true}``, options of both hosts.
 """
 
 import sys
@@ -71,6 +73,10 @@ class OvsLiveComputesCase(ovs_two_computes_host.OvsTwoComputesCase,
         # (pre_live_migration), which nova waits for by default. As for
         # the networking back ends that send no such event.
         self.flags(live_migration_wait_for_vif_plug=False, group='compute')
+        # host2's live migration plugs and unplugs on host2's switch too
+        # (the base class gave its driver and hot-plug the switch's Vifs).
+        driver = self.computes[two_computes.HOST2].driver
+        driver._live.vifs = driver._vifs
 
     def _tls_port(self):
         # host2's address is in another network namespace: nothing here
@@ -89,10 +95,14 @@ class OvsLiveComputesCase(ovs_two_computes_host.OvsTwoComputesCase,
         if request['op'] == 'port_bindings':
             return {'hosts': sorted(
                 self.neutron._port_bindings.get(request['id'], {}))}
+        if request['op'] == 'set_flags':
+            self.flags(group=request['group'], **request['values'])
+            return {'ok': True}
         if request['op'] == 'log_problems':
+            words = request.get('words') or [' ERROR ', ' WARNING ']
             return {'lines': [line for line in
                               self.stdlog.logger.output.splitlines()
-                              if ' ERROR ' in line or ' WARNING ' in line]}
+                              if any(word in line for word in words)]}
         return super(OvsLiveComputesCase, self).answer(request)
 
 

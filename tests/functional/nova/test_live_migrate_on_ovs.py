@@ -29,7 +29,15 @@ and moves through ``os-migrateLive`` (``block_migration: auto``). After
 the move it answers HTTP and ICMP echo at the same fixed address from the
 DHCP namespace, with no new boot and no new DHCP lease, its port is on
 OVS-B's ``br-int`` and nothing of it is left on OVS-A's, and Neutron
-binds the port to ``host2`` only.
+binds the port to ``host2`` only. A second test aborts the move half-way
+(``live_migration_bandwidth`` 1 MiB/s): while it runs the destination's
+QEMU has its tap on OVS-B and the port a binding to ``host2``; after the
+rollback the guest answers on ``host1``, and ``host2`` has no domain, no
+port on its bridge and no binding.
+
+Neutron's agent here reports a port once its tap exists, which on the
+destination is when the guest starts moving, so nova is told not to wait
+for the event before the move (see :mod:`.ovs_live_computes_host`).
 """
 
 import os
@@ -139,6 +147,25 @@ class LiveMigrateOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
 
     # -- steps -------------------------------------------------------------
 
+    def live_migrate(self, server):
+        reply = self.host.api(
+            'POST', '/servers/%s/action' % server['id'], admin=True,
+            body={'os-migrateLive': {'host': None,
+                                     'block_migration': 'auto'}})
+        self.assertIn(reply['status'], (202, 204), reply)
+
+    def boot_on_host1(self):
+        server = self.host.call('boot', port_id=on_ovs.PORT_ID,
+                                host=HOST1)['server']
+        server = self.wait_for_status(server, 'ACTIVE')
+        self.assertEqual(HOST1, self.host_of(server))
+        nics = self.wait_for_nics(server)
+        self.assertEqual([('eth0', on_ovs.MAC, None,
+                           on_ovs.FIXED_IP + '/24')], nics)
+        self.assertAnswers(on_ovs.FIXED_IP)
+        self.assertPortOnlyOn(HOST1)
+        return server
+
     def wait_for_live_migration(self, server):
         deadline = time.monotonic() + on_two.MOVE_TIMEOUT
         while True:
@@ -189,30 +216,19 @@ class LiveMigrateOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
     # -- the test ------------------------------------------------------------
 
     def test_live_migrate_keeps_the_address(self):
-        server = self.host.call('boot', port_id=on_ovs.PORT_ID,
-                                host=HOST1)['server']
-        server = self.wait_for_status(server, 'ACTIVE')
-        self.assertEqual(HOST1, self.host_of(server))
-        nics = self.wait_for_nics(server)
-        self.assertEqual([('eth0', on_ovs.MAC, None,
-                           on_ovs.FIXED_IP + '/24')], nics)
-        self.assertAnswers(on_ovs.FIXED_IP)
-        self.assertPortOnlyOn(HOST1)
+        server = self.boot_on_host1()
         leases = self.dhcp.leases()
 
         started = time.monotonic()
-        reply = self.host.api(
-            'POST', '/servers/%s/action' % server['id'], admin=True,
-            body={'os-migrateLive': {'host': None,
-                                     'block_migration': 'auto'}})
-        self.assertIn(reply['status'], (202, 204), reply)
+        self.live_migrate(server)
         migration = self.wait_for_live_migration(server)
         if migration['status'] != 'completed':
             self.fail('live migration %s: %s\n%s' % (
                 migration['status'], self.action_events(server), '\n'.join(
                     self.host.call('log_problems')['lines'])))
         server = self.wait_until_settled_on(server, HOST2)
-        took = time.monotonic() - started
+        settled = time.monotonic()
+        took = settled - started
 
         # It runs on host2 and nowhere else, its port on OVS-B only.
         self.assertEqual(libvirt.VIR_DOMAIN_RUNNING,
@@ -228,20 +244,73 @@ class LiveMigrateOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
         self.assertEqual([on_ovs.FIXED_IP], self.addresses(server))
         # It answers there, from the DHCP namespace on OVS-A's side of the
         # link, without having booted or asked for an address again.
-        answered = time.monotonic()
-        self.wait_until(lambda: self.dhcp.ping(on_ovs.FIXED_IP), 60,
-                        'an answer from %s' % on_ovs.FIXED_IP)
+        self.wait_until(
+            lambda: self.dhcp.ping(on_ovs.FIXED_IP, count=1), 60,
+            'an answer from %s' % on_ovs.FIXED_IP)
+        answered = time.monotonic() - settled
         self.assertAnswers(on_ovs.FIXED_IP)
-        answered = time.monotonic() - answered
         console = self.console(server)
         self.assertNotIn(GUEST_BOOT, console)
         self.assertEqual(leases, self.dhcp.leases())
         print('live migration of %s from %s (OVS-A) to %s (OVS-B): %.1f s '
-              'through the API; %s answered HTTP and ICMP echo from the '
-              'DHCP namespace %.1f s after the migration finished, with no '
-              'new boot or lease; port bound to %s; events the agent sent: '
-              '%s' % (server['id'], HOST1, HOST2, took, on_ovs.FIXED_IP,
-                      answered, HOST2, self.agent.sent))
+              'through the API; %s answered ICMP echo from the DHCP '
+              'namespace %.1f s after nova showed it ACTIVE on %s (checks '
+              'included), then HTTP, with no new boot or lease; port bound '
+              'to %s; events the agent sent: %s' % (
+                  server['id'], HOST1, HOST2, took, on_ovs.FIXED_IP,
+                  answered, HOST2, HOST2, self.agent.sent))
+
+        self.assertEqual([], self.agent.errors)
+        self.assertNothingLeftOnceDeleted(server)
+
+    def test_aborted_live_migration_leaves_nothing_on_host2(self):
+        # 1 MiB/s: the 128 MiB guest would take minutes to move.
+        self.host.call('set_flags', group='pyvirt',
+                       values={'live_migration_bandwidth': 1})
+        server = self.boot_on_host1()
+
+        self.live_migrate(server)
+        deadline = time.monotonic() + on_two.MOVE_TIMEOUT
+        while True:
+            migrations = self.host.api(
+                'GET', '/servers/%s/migrations' % server['id'],
+                admin=True)['body']['migrations']
+            if migrations and migrations[0]['memory_processed_bytes']:
+                migration = migrations[0]
+                break
+            if time.monotonic() > deadline:
+                self.fail('no running live migration of %s: %s\n%s' % (
+                    server['id'], self.action_events(server), '\n'.join(
+                        self.host.call('log_problems')['lines'])))
+            time.sleep(0.5)
+        # The destination's QEMU waits for the guest with its own tap on
+        # OVS-B's bridge; the guest still runs on host1.
+        self.assertEqual({on_ovs.TAP: on_ovs.PORT_ID},
+                         self.ovs_b.iface_ids())
+        self.assertEqual([HOST1, HOST2], self.host.call(
+            'port_bindings', id=on_ovs.PORT_ID)['hosts'])
+        reply = self.host.api('DELETE', '/servers/%s/migrations/%s' % (
+            server['id'], migration['id']), admin=True)
+        self.assertEqual(202, reply['status'], reply)
+        self.assertEqual('cancelled',
+                         self.wait_for_live_migration(server)['status'])
+        server = self.wait_until_settled_on(server, HOST1)
+
+        # Still on host1 and answering there; host2 has no domain, no
+        # port on its bridge, and Neutron no binding for it.
+        self.assertEqual(libvirt.VIR_DOMAIN_RUNNING,
+                         self.domain_state(HOST1, server))
+        self.assertEqual([], self.host.call('domains', host=HOST2)['uuids'])
+        self.assertPortOnlyOn(HOST1)
+        self.assertEqual([HOST1], self.host.call(
+            'port_bindings', id=on_ovs.PORT_ID)['hosts'])
+        self.assertAnswers(on_ovs.FIXED_IP)
+        print('aborted live migration of %s after %d of %d bytes: it runs '
+              'on %s and answers at %s; %s has no domain, no port on OVS-B '
+              'and no binding' % (
+                  server['id'], migration['memory_processed_bytes'],
+                  migration['memory_total_bytes'], HOST1, on_ovs.FIXED_IP,
+                  HOST2))
 
         self.assertEqual([], self.agent.errors)
         self.assertNothingLeftOnceDeleted(server)
