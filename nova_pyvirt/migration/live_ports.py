@@ -16,7 +16,9 @@ With Neutron's ``binding-extended`` extension nova binds every port to the
 destination before the guest moves (an inactive binding, activated once
 it runs there) and passes both bindings in ``migrate_data.vifs``. The
 destination plugs, and on a rollback unplugs, its ports as *its* binding
-describes them (:func:`destination_vifs`), as nova's libvirt driver does.
+describes them (:func:`destination_vifs`), as nova's libvirt driver does,
+having offered to create the Open vSwitch ports itself
+(:func:`offer_delegation`).
 
 The guest's ``<interface>`` elements travel unchanged in the migrating
 XML, so a port whose destination binding would need another interface
@@ -27,9 +29,29 @@ before anything moves, naming the port.
 
 from nova import exception
 from nova.network import model as network_model
+from nova.objects import migrate_data as migrate_data_obj
 
 # What the guest's interface XML is made of, in a binding.
 _INTERFACE_KEYS = ('type', 'vnic_type', 'details')
+
+
+def offer_delegation(migrate_data, instance, network_api, context):
+    """Tell nova this host creates its OVS ports itself, as nova's does.
+
+    With multiple port bindings the destination's check returns a skeleton
+    of ``migrate_data.vifs`` with os-vif's port creation delegated to the
+    compute host (``supports_os_vif_delegation``), so that the binding
+    nova makes for this host says so and ``pre_live_migration`` creates
+    the Open vSwitch port before the guest arrives. Without the extension
+    nothing is added: nova then uses the ports' single binding.
+    """
+    if not network_api.has_port_binding_extension(context):
+        return
+    migrate_data.vifs = \
+        migrate_data_obj.VIFMigrateData.create_skeleton_migrate_vifs(
+            instance.get_network_info())
+    for binding in migrate_data.vifs:
+        binding.supports_os_vif_delegation = True
 
 
 def _bindings(migrate_data):

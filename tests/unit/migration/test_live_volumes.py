@@ -289,3 +289,18 @@ class DestinationPortsTest(base.BaseTestCase):
             exception.MigrationError, live_ports.check_same_interfaces,
             self._data(vif_type='tap'))
         self.assertIn('type: ovs here, tap there', str(exc))
+
+    def test_delegation_is_offered_with_multiple_bindings(self):
+        data = migrate_data_obj.LibvirtLiveMigrateData()
+        instance = mock.Mock()
+        instance.get_network_info.return_value = network_model.NetworkInfo(
+            [self._vif()])
+        network_api = mock.Mock()
+        network_api.has_port_binding_extension.return_value = False
+        live_ports.offer_delegation(data, instance, network_api, 'ctx')
+        self.assertNotIn('vifs', data)
+        network_api.has_port_binding_extension.return_value = True
+        live_ports.offer_delegation(data, instance, network_api, 'ctx')
+        network_api.has_port_binding_extension.assert_called_with('ctx')
+        self.assertEqual(['port-1'], [v.port_id for v in data.vifs])
+        self.assertTrue(data.vifs[0].supports_os_vif_delegation)
