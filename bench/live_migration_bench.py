@@ -243,8 +243,7 @@ class Bench(object):
             self.conf.set_override(
                 'connection_uri', daemon.tls_uri(pkipath=client),
                 group='pyvirt')
-            self.conf.set_override('instances_path', self.paths[host],
-                                   group='pyvirt')
+            self.conf.set_override('instances_path', self.paths[host])
             self.conf.set_override(
                 'live_migration_uri',
                 'qemu+tls://%%s:%d/system?pkipath=%s' % (

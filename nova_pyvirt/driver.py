@@ -32,6 +32,7 @@ from nova.console import type as console_type
 from nova import context as nova_context
 from nova import exception
 from nova.image import glance
+from nova.network import neutron
 from nova import objects
 from nova.virt import driver
 from nova.virt import hardware
@@ -48,6 +49,7 @@ from nova_pyvirt.hypervisor import guest as guest_mod
 from nova_pyvirt.hypervisor import host as host_mod
 from nova_pyvirt.migration import cold as cold_migration
 from nova_pyvirt.migration import live as live_migration
+from nova_pyvirt.migration import live_ports
 from nova_pyvirt.network import events as network_events
 from nova_pyvirt.network import hotplug
 from nova_pyvirt.network import vifs as network_vifs
@@ -105,6 +107,7 @@ class PyVirtDriver(driver.ComputeDriver):
             uri, lifecycle_event_handler=self.emit_event,
             conn_event_handler=self._connection_changed, read_only=read_only)
         self._image_api = image_api or glance.API()
+        self._network_api = neutron.API()
         self._connection_was_lost = False
         self._host_ip = CONF.my_ip
         self._host_name = CONF.host
@@ -637,8 +640,11 @@ class PyVirtDriver(driver.ComputeDriver):
                                            src_compute_info, dst_compute_info,
                                            block_migration=False,
                                            disk_over_commit=False):
-        return self._live.check_destination(instance, block_migration,
+        data = self._live.check_destination(instance, block_migration,
                                             disk_over_commit)
+        live_ports.offer_delegation(data, instance, self._network_api,
+                                    context)
+        return data
 
     def cleanup_live_migration_destination_check(self, context,
                                                  dest_check_data):

@@ -26,12 +26,16 @@ The steps, and the host each runs on, are nova's (compute manager):
 3. destination, :meth:`LiveMigration.prepare_destination`: the instance
    directory, each local disk as an empty file of the right size (a qcow2
    overlay of the image in this host's image cache, so only what the
-   guest wrote is copied), kernel and ramdisk, volume connections and
-   ports. A failure removes all of it again;
+   guest wrote is copied), kernel and ramdisk, volume connections (handed
+   back to the source in ``migrate_data.bdms``, :mod:`.live_volumes`) and
+   ports (as bound to this host, :mod:`.live_ports`). A failure removes
+   all of it again;
 4. source, :meth:`LiveMigration.migrate`: ``migrateToURI3`` with typed
    parameters (live, peer-to-peer, persistent on the destination,
    undefined on the source; ``NON_SHARED_INC`` for the local disks of a
-   block migration), watched by :class:`.live_monitor.LiveMigrationJob`.
+   block migration; with volumes, the guest's XML with their sources as
+   the destination connected them), watched by
+   :class:`.live_monitor.LiveMigrationJob`.
    nova's ``post_method`` runs when the guest runs on the destination,
    its ``recover_method`` when it still runs here;
 5. after: the source forgets the guest's volume connections, ports and
@@ -65,6 +69,8 @@ from nova_pyvirt.hypervisor import peer as peer_mod
 from nova_pyvirt.migration import live_checks
 from nova_pyvirt.migration import live_leftovers
 from nova_pyvirt.migration import live_monitor
+from nova_pyvirt.migration import live_ports
+from nova_pyvirt.migration import live_volumes
 from nova_pyvirt.storage import fileops
 from nova_pyvirt.storage import imagecache
 from nova_pyvirt.storage import instance_disks
@@ -300,8 +306,14 @@ class LiveMigration(object):
                                  migrate_data.is_shared_block_storage)
             connected = True
             self.volumes.connect_all(block_device_info, instance)
-            plugged.extend(self.vifs.plug_all(instance, network_info,
-                                              instance.image_meta))
+            # The connections as made here, for the source to point the
+            # guest's volume disks at (connecting may have added to them).
+            migrate_data.bdms = live_volumes.destination_bdms(
+                block_device_info)
+            plugged.extend(self.vifs.plug_all(
+                instance,
+                live_ports.destination_vifs(network_info, migrate_data),
+                instance.image_meta))
         except Exception:
             with excutils.save_and_reraise_exception():
                 LOG.error('preparing %s for its live migration failed; '
@@ -399,6 +411,25 @@ class LiveMigration(object):
                 local_targets(guest_xml, files.path)
         return params
 
+    def volume_xml_params(self, guest, instance, migrate_data):
+        """The guest's XML with the destination's volume sources, if any.
+
+        Given both as the running guest's XML and as its definition on the
+        destination (else the destination would define the source's).
+        """
+        bdms = migrate_data.bdms if 'bdms' in migrate_data else None
+        if not bdms:
+            return {}
+
+        def disk_source(connection_info):
+            return self.volumes.driver(connection_info).disk_source(
+                connection_info, instance)
+
+        dest_xml = live_volumes.destination_xml(
+            guest.xml(migratable=True), bdms, disk_source)
+        return {libvirt.VIR_MIGRATE_PARAM_DEST_XML: dest_xml,
+                libvirt.VIR_MIGRATE_PARAM_PERSIST_XML: dest_xml}
+
     def migrate(self, context, instance, dest, post_method, recover_method,
                 migrate_data):
         guest = self._guest(instance)
@@ -408,6 +439,17 @@ class LiveMigration(object):
         guest_xml = guest.xml()
         flags = self.flags(block)
         params = self.params(guest_xml, files, block, migrate_data)
+        try:
+            live_ports.check_same_interfaces(migrate_data)
+            params.update(self.volume_xml_params(guest, instance,
+                                                 migrate_data))
+        except Exception as exc:
+            # Nothing started: the guest stays here, nova rolls back the
+            # destination.
+            LOG.error('live migration of %s to %s cannot start: %s; it '
+                      'stays here', instance.uuid, dest, exc)
+            recover_method(context, instance, dest, migrate_data)
+            return
         data_bytes = instance.flavor.memory_mb * units.Mi
         if block:
             data_bytes += sum(
@@ -507,6 +549,7 @@ class LiveMigration(object):
             'is_shared_instance_path' in migrate_data and \
             migrate_data.is_shared_instance_path
         files = self._files(instance)
+        vifs = live_ports.destination_vifs(network_info, migrate_data)
         try:
             runs_here = self._guest_runs_here(instance.uuid)
         except Exception as exc:
@@ -514,7 +557,7 @@ class LiveMigration(object):
                 raise
             # nova rolls back only a guest that still runs on the source,
             # so the ports and connections here serve nothing.
-            self.vifs.unplug_all(instance, network_info)
+            self.vifs.unplug_all(instance, vifs)
             self._disconnect(block_device_info, instance)
             if destroy_disks and not shared and files.exists():
                 live_leftovers.mark(files, str(exc))
@@ -530,7 +573,7 @@ class LiveMigration(object):
             LOG.error('%s runs on this host after a failed migration; '
                       'leaving it alone', instance.uuid)
             return
-        self.vifs.unplug_all(instance, network_info)
+        self.vifs.unplug_all(instance, vifs)
         self._disconnect(block_device_info, instance)
         if destroy_disks and not shared:
             files.remove()

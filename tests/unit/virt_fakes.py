@@ -444,6 +444,10 @@ class DriverFixture(fixtures.Fixture):
         self.driver._live = live_migration.LiveMigration(
             self.conf.conf, self.host, self.driver._disks,
             self.driver._volumes, self.driver._vifs, self.images)
+        # No Neutron here: its multiple port bindings are not offered.
+        self.useFixture(fixtures.MockPatch(
+            'nova.network.neutron.API.has_port_binding_extension',
+            return_value=False))
         self.requests = []
         self.design_error = None
         self.useFixture(fixtures.MockPatchObject(

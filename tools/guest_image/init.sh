@@ -675,6 +675,26 @@ if [ -n "$DIRTY" ]; then
     esac
 fi
 
+# --- pyvirt.watch=DEV ------------------------------------------------------
+# The first line of DEV every second, read past the guest's page cache
+# (O_DIRECT): a test sees that the guest still reaches the disk's storage,
+# e.g. a volume after a live migration, through the new host's connection.
+sed -n 's/^pyvirt\.watch=//p' /run/cmdline.args > /run/pyvirt.watch
+if [ -s /run/pyvirt.watch ]; then
+    (
+        n=0
+        while :; do
+            n=$((n + 1))
+            while read -r d; do
+                m=$(dd if="/dev/$d" bs=512 count=1 iflag=direct 2>/dev/null |
+                    head -n 1 | tr -cd '\040-\176')
+                echo "PYVIRT-DISK-READ name=$d n=$n marker=${m:--}"
+            done < /run/pyvirt.watch
+            sleep 1
+        done
+    ) &
+fi
+
 # --- hot-plug watch --------------------------------------------------------
 uptime_s() {
     read -r up _ < /proc/uptime

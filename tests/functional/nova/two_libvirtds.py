@@ -59,26 +59,37 @@ ADDRESSES = two_computes.ADDRESSES
 class TwoLibvirtdsTestBase(two_computes.TwoComputesTestBase):
     """API, conductor, scheduler, placement and two computes on libvirtds."""
 
+    #: Each host's address: its libvirtd's, its migration address, my_ip.
+    LIBVIRTD_ADDRESSES = ADDRESSES
+
     def setUp(self):
         reason = remote_libvirtd.unavailable(tls=True)
         if reason:
             self.skipTest(reason)
         super().setUp()
 
+    def _tls_port(self):
+        """One TLS port for both daemons, free on both addresses."""
+        return two_computes._common_free_port(
+            [self.LIBVIRTD_ADDRESSES[HOST1], self.LIBVIRTD_ADDRESSES[HOST2]])
+
+    def _libvirtd_fixture(self, host, other, port):
+        """The daemon of ``host`` (subclasses may place it elsewhere)."""
+        return remote_libvirtd.RemoteLibvirtdFixture(
+            address=self.LIBVIRTD_ADDRESSES[host], pki=self.pki,
+            hostname=host, tls_port=port, migration=True,
+            binds=[(self.paths[host], self.paths[other])] +
+            self._libvirtd_binds(host))
+
     def _setup_compute_service(self):
         self._make_instance_paths()
         self.pki = self.useFixture(pki_fixture.PkiFixture())
-        port = two_computes._common_free_port(
-            [ADDRESSES[HOST1], ADDRESSES[HOST2]])
+        port = self._tls_port()
         # Registered before the services: stopped after them.
         self.libvirtds = {}
         for host, other in ((HOST1, HOST2), (HOST2, HOST1)):
             self.libvirtds[host] = self.useFixture(
-                remote_libvirtd.RemoteLibvirtdFixture(
-                    address=ADDRESSES[host], pki=self.pki, hostname=host,
-                    tls_port=port, migration=True,
-                    binds=[(self.paths[host], self.paths[other])] +
-                    self._libvirtd_binds(host)))
+                self._libvirtd_fixture(host, other, port))
         client = self.pki.client_dir(os.path.join(self.tmp, 'client-pki'))
         self.uris = {host: daemon.tls_uri(pkipath=client)
                      for host, daemon in self.libvirtds.items()}
@@ -87,12 +98,13 @@ class TwoLibvirtdsTestBase(two_computes.TwoComputesTestBase):
         self._record_reported_inventory()
         first = None
         for host in (HOST1, HOST2):
-            self.flags(my_ip=ADDRESSES[host], instances_path=self.paths[host])
+            address = self.LIBVIRTD_ADDRESSES[host]
+            self.flags(my_ip=address, instances_path=self.paths[host])
             self.flags(
                 connection_uri=self.uris[host],
                 live_migration_uri='qemu+tls://%%s:%d/system?pkipath=%s' % (
                     port, self.libvirtds[host].client_pki_dir),
-                live_migration_inbound_addr=ADDRESSES[host],
+                live_migration_inbound_addr=address,
                 group='pyvirt')
             compute = self._start_pyvirt_compute(host)
             first = first or compute
