@@ -69,6 +69,9 @@ MIN_LIBVIRT_VERSION = (8, 0, 0)
 MIN_QEMU_VERSION = (6, 2, 0)
 MACHINE_TYPE_KEY = 'image_hw_machine_type'
 AUTO_DISABLE_PREFIX = 'AUTO: '
+#: Power states in which resume_state_on_host_boot leaves a guest alone.
+_LEFT_AS_IS_AT_HOST_BOOT = (power_state.RUNNING, power_state.PAUSED,
+                            power_state.SUSPENDED, power_state.NOSTATE)
 # How long the power states read by get_num_instances/list_instance_uuids
 # answer get_info(use_cache=True). nova's power-state sync lists the
 # domains and then asks get_info of every instance of its database right
@@ -405,8 +408,12 @@ class PyVirtDriver(driver.ComputeDriver):
 
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
+        # As nova's libvirt driver: a guest that runs, or that someone
+        # paused or suspended on purpose, is left as it is; only one that
+        # is not up (the host rebooted under it) is started again.
         try:
-            if self._guest(instance).power_state() == power_state.RUNNING:
+            if (self._guest(instance).power_state() in
+                    _LEFT_AS_IS_AT_HOST_BOOT):
                 return
         except exception.InstanceNotFound:
             pass

@@ -143,6 +143,30 @@ class LifecycleTest(base.BaseTestCase):
         self.assertFalse(self.driver.instance_exists(instance))
         self.assertFalse(os.path.exists(instance_dir))
 
+    def test_resume_state_on_host_boot(self):
+        ctx = self.fx.context
+        instance = self.fx.spawn()
+        self.fx.wait_console(instance, READY)
+        running_id = self.fx.domain(instance).ID()
+
+        # A running guest and a paused one are left as they are: same
+        # QEMU process (domain id), no new boot on the console.
+        self.driver.resume_state_on_host_boot(ctx, instance, [], None)
+        self.assertEqual(running_id, self.fx.domain(instance).ID())
+        self.driver.pause(instance)
+        self.driver.resume_state_on_host_boot(ctx, instance, [], None)
+        self.assertDomainState(instance, libvirt.VIR_DOMAIN_PAUSED)
+        self.assertEqual(running_id, self.fx.domain(instance).ID())
+        self.assertEqual(1, self.fx.console(instance).count(BOOT))
+
+        # A guest the host's reboot took down is started again.
+        self.fx.domain(instance).destroy()
+        self.driver.resume_state_on_host_boot(ctx, instance, [], None)
+        self.assertDomainState(instance, libvirt.VIR_DOMAIN_RUNNING)
+        self.assertNotEqual(running_id, self.fx.domain(instance).ID())
+        self.fx.wait_console(instance, READY)
+        self.driver.destroy(ctx, instance, [], None)
+
     def test_destroy_can_keep_disks(self):
         ctx = self.fx.context
         instance = self.fx.spawn(power_on=False)
