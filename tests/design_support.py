@@ -41,7 +41,9 @@ def flavor(vcpus=2, memory_mb=512, root_gb=1, extra_specs=None, **kw):
 def instance(**kw):
     values = dict(uuid=UUID, id=7, display_name='vm1', user_id='user-1',
                   project_id='project-1', os_type=None, config_drive='',
-                  launched_at=None)
+                  launched_at=None,
+                  info_cache=objects.InstanceInfoCache(
+                      network_info=network_model.NetworkInfo()))
     values.update(kw)
     return objects.Instance(**values)
 

@@ -124,6 +124,8 @@ def make_instance(image, flavor, instance_id=1):
         kernel_id=props.get('kernel_id'),
         ramdisk_id=props.get('ramdisk_id'), os_type=None,
         launched_at=timeutils.utcnow(), config_drive='',
+        info_cache=objects.InstanceInfoCache(
+            network_info=network_model.NetworkInfo()),
         system_metadata=nova_utils.get_system_metadata_from_image(
             image, flavor))
     return instance, image_meta

@@ -43,13 +43,16 @@ def offer_delegation(migrate_data, instance, network_api, context):
     compute host (``supports_os_vif_delegation``), so that the binding
     nova makes for this host says so and ``pre_live_migration`` creates
     the Open vSwitch port before the guest arrives. Without the extension
-    nothing is added: nova then uses the ports' single binding.
+    nothing is added: nova then uses the ports' single binding. A guest
+    without ports has nothing to offer, and Neutron is not asked.
     """
-    if not network_api.has_port_binding_extension(context):
+    network_info = instance.get_network_info()
+    if not network_info or \
+            not network_api.has_port_binding_extension(context):
         return
     migrate_data.vifs = \
         migrate_data_obj.VIFMigrateData.create_skeleton_migrate_vifs(
-            instance.get_network_info())
+            network_info)
     for binding in migrate_data.vifs:
         binding.supports_os_vif_delegation = True
 

@@ -290,6 +290,15 @@ class DestinationPortsTest(base.BaseTestCase):
             self._data(vif_type='tap'))
         self.assertIn('type: ovs here, tap there', str(exc))
 
+    def test_no_ports_no_question_to_neutron(self):
+        data = migrate_data_obj.LibvirtLiveMigrateData()
+        instance = mock.Mock()
+        instance.get_network_info.return_value = network_model.NetworkInfo()
+        network_api = mock.Mock()
+        live_ports.offer_delegation(data, instance, network_api, 'ctx')
+        network_api.has_port_binding_extension.assert_not_called()
+        self.assertNotIn('vifs', data)
+
     def test_delegation_is_offered_with_multiple_bindings(self):
         data = migrate_data_obj.LibvirtLiveMigrateData()
         instance = mock.Mock()
