@@ -257,6 +257,9 @@ class FailedCopyTest(ResizeTestBase):
         # nova-compute got InstanceFaultRollback: the server is ACTIVE
         # again, on the source, with the old flavor, and the cause is the
         # instance's fault.
+        # nova sets the server ACTIVE before it records the fault and
+        # gives back the allocation: wait for its resize_instance to end.
+        self._wait_for_compute_event(server, 'compute_resize_instance')
         server = self._wait_for_status(server, 'ACTIVE')
         self.assertIsNone(server['OS-EXT-STS:task_state'])
         self.assertEqual(source, self._host_of(server))
@@ -285,6 +288,22 @@ class FailedCopyTest(ResizeTestBase):
         self._assert_nothing_left_on(dest, server)
         self.assertEqual([], os.listdir(self.paths[dest]))
         self._assert_allocated_on(source, self.old_flavor, server)
+
+    def _wait_for_compute_event(self, server, name):
+        """Wait until nova-compute's ``name`` event of ``server`` ended."""
+        ctx = nova_context.get_admin_context()
+        deadline = time.monotonic() + MOVE_TIMEOUT
+        while True:
+            for action in objects.InstanceActionList.get_by_instance_uuid(
+                    ctx, server['id']):
+                for event in objects.InstanceActionEventList.get_by_action(
+                        ctx, action.id):
+                    if event.event == name and event.finish_time:
+                        return event
+            if time.monotonic() > deadline:
+                self.fail('the %s event of %s did not end within %d s'
+                          % (name, server['id'], MOVE_TIMEOUT))
+            time.sleep(base.POLL)
 
     def _wait_for_migration_in(self, status, server):
         deadline = time.monotonic() + MOVE_TIMEOUT
