@@ -44,10 +44,16 @@ More requests: ``{"op": "port_bindings", "id": ID}`` -> ``{"hosts":
 the port for; ``{"op": "log_problems", "words": [...] (optional)}`` ->
 ``{"lines": [...]}``, the lines logged so far with one of the words
 (default: ERROR and WARNING lines); ``{"op": "set_flags", "group": G,
-"values": {...}}`` -> ``{"ok": true}``, options of both hosts.
+"values": {...}}`` -> ``{"ok": true}``, options of both hosts;
+``{"op": "instance_dir", "uuid": U, "host": H}`` -> ``{"files": [...],
+"disk_info": {...}}``, the names in that host's directory of the instance
+and its ``disk.info`` record (``null`` for what is not there).
 """
 
+import os
 import sys
+
+from oslo_serialization import jsonutils
 
 from tests.fixtures import sshd
 from tests.functional.nova import ovs_compute_host
@@ -103,7 +109,20 @@ class OvsLiveComputesCase(ovs_two_computes_host.OvsTwoComputesCase,
             return {'lines': [line for line in
                               self.stdlog.logger.output.splitlines()
                               if any(word in line for word in words)]}
+        if request['op'] == 'instance_dir':
+            return self._instance_dir(request['host'], request['uuid'])
         return super(OvsLiveComputesCase, self).answer(request)
+
+    def _instance_dir(self, host, uuid):
+        path = os.path.join(self.paths[host], uuid)
+        if not os.path.isdir(path):
+            return {'files': None, 'disk_info': None}
+        record = None
+        info = os.path.join(path, 'disk.info')
+        if os.path.exists(info):
+            with open(info) as handle:
+                record = jsonutils.loads(handle.read())
+        return {'files': sorted(os.listdir(path)), 'disk_info': record}
 
 
 if __name__ == '__main__':
