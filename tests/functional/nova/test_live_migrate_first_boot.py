@@ -32,6 +32,10 @@ drive, recorded in its ``disk.info``.
 One test per config drive format: iso9660 (nova's default, a read-only
 CD-ROM that the block migration does not copy: the driver copies the
 file) and vfat (a disk, copied by the block migration as the others).
+A third aborts the move of a guest with an iso9660 drive half-way (at
+``live_migration_bandwidth`` 1 MiB/s): while it runs, ``host2`` holds the
+same drive (same SHA-256); after the rollback ``host2`` has no domain and
+no instance directory, and the guest still reads its drive on ``host1``.
 """
 
 import time
@@ -41,6 +45,7 @@ from oslo_serialization import jsonutils
 from oslo_utils import uuidutils
 
 from tests.functional.nova import test_live_migrate_on_ovs as live
+from tests.functional.nova import test_migrate_on_ovs as on_two
 from tests.functional.nova import test_server_on_ovs as on_ovs
 from tests import guest_login
 
@@ -104,8 +109,9 @@ class LiveMigrateFirstBootTest(live.LiveMigrateOnOvsBase):
                 'drive_label': label == 'label', 'drive': device,
                 'meta_data': jsonutils.loads(lines[5])}
 
-    def instance_dir(self, host, server):
-        return self.host.call('instance_dir', host=host, uuid=server['id'])
+    def instance_dir(self, host, server, digest=()):
+        return self.host.call('instance_dir', host=host, uuid=server['id'],
+                              digest=list(digest))
 
     def check_story(self, drive_format, device):
         marker = uuidutils.generate_uuid()
@@ -140,8 +146,7 @@ class LiveMigrateFirstBootTest(live.LiveMigrateOnOvsBase):
         self.assertEqual(libvirt.VIR_DOMAIN_RUNNING,
                          self.domain_state(HOST2, server))
         self.assertEqual([], self.host.call('domains', host=HOST1)['uuids'])
-        self.assertEqual({'files': None, 'disk_info': None},
-                         self.instance_dir(HOST1, server))
+        self.assertIsNone(self.instance_dir(HOST1, server)['files'])
         on_host2 = self.instance_dir(HOST2, server)
         self.assertIn('disk.config', on_host2['files'])
         self.assertEqual(on_host1['disk_info'], on_host2['disk_info'])
@@ -181,3 +186,57 @@ class LiveMigrateFirstBootTest(live.LiveMigrateOnOvsBase):
 
     def test_vfat_config_drive_moves_with_the_guest(self):
         self.check_story('vfat', 'vdb')
+
+    def test_aborted_move_leaves_no_copy_of_the_drive_on_host2(self):
+        self.host.call('set_flags', group='pyvirt',
+                       values={'live_migration_bandwidth': 1})
+        marker = uuidutils.generate_uuid()
+        server = self.boot_with_key(marker, 'iso9660')
+        self.wait_for_nics(server)
+        self.login(server, self.key, marker)
+        before = self.read_state(server)
+        drive = self.instance_dir(HOST1, server, ['disk.config'])['sha256']
+
+        self.live_migrate(server)
+        deadline = time.monotonic() + on_two.MOVE_TIMEOUT
+        while True:
+            migrations = self.host.api(
+                'GET', '/servers/%s/migrations' % server['id'],
+                admin=True)['body']['migrations']
+            if migrations and migrations[0]['memory_processed_bytes']:
+                migration = migrations[0]
+                break
+            if time.monotonic() > deadline:
+                self.fail('no running live migration of %s: %s\n%s' % (
+                    server['id'], self.action_events(server), '\n'.join(
+                        self.host.call('log_problems')['lines'])))
+            time.sleep(0.5)
+        # The guest is moving: host2 has the whole drive already.
+        self.assertEqual(drive, self.instance_dir(
+            HOST2, server, ['disk.config'])['sha256'])
+        reply = self.host.api('DELETE', '/servers/%s/migrations/%s' % (
+            server['id'], migration['id']), admin=True)
+        self.assertEqual(202, reply['status'], reply)
+        self.assertEqual('cancelled',
+                         self.wait_for_live_migration(server)['status'])
+        server = self.wait_until_settled_on(server, HOST1)
+
+        self.assertEqual([], self.host.call('domains', host=HOST2)['uuids'])
+        self.assertIsNone(self.instance_dir(HOST2, server)['files'])
+        self.assertEqual(drive, self.instance_dir(
+            HOST1, server, ['disk.config'])['sha256'])
+        after = self.read_state(server)
+        self.assertEqual(before['boot_id'], after['boot_id'])
+        self.assertTrue(after['drive_label'])
+        self.assertEqual(server['id'], after['meta_data']['uuid'])
+        print('aborted live migration of %s with an iso9660 config drive '
+              'after %d of %d bytes: host2 had the drive (sha256 %s) while '
+              'it ran, and after the rollback no domain and no instance '
+              'directory; the guest runs on host1 in the same boot and '
+              'reads its drive (O_DIRECT label, meta_data.json uuid)' % (
+                  server['id'], migration['memory_processed_bytes'],
+                  migration['memory_total_bytes'],
+                  drive['disk.config'][:12]))
+
+        self.assertEqual([], self.agent.errors)
+        self.assertNothingLeftOnceDeleted(server)
