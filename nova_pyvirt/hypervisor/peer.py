@@ -10,22 +10,30 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""A read-only look at another host's libvirt: what it could run.
+"""Another host's libvirt, as a live migration's source uses it.
 
 Live migration checks ask the destination's libvirtd, over the same URI
 the migration itself will use, whether it can run a guest's CPU and
-machine type and has the memory for it, before anything is moved.  Only
-calls that change nothing are made (the connection is a read-write one
-all the same: libvirt refuses CPU comparisons to read-only clients); it
-is closed when the check is done.
+machine type and has the memory for it, before anything is moved.  Those
+calls change nothing (the connection is a read-write one all the same:
+libvirt refuses CPU comparisons to read-only clients).
+
+The one call that writes, :meth:`PeerHost.upload`, puts a file the
+migration cannot carry (a read-only disk: QEMU's block copy refuses
+those) into the destination's instance directory, through libvirt's
+storage streams on that same connection: no other channel between the
+hosts is needed. A connection is closed when its work is done.
 """
 
 import contextlib
+import os
 
 import libvirt
 from oslo_log import log as logging
+from oslo_utils import uuidutils
 
 from nova_pyvirt.hypervisor import connection
+from nova_pyvirt import xml
 
 LOG = logging.getLogger(__name__)
 
@@ -75,6 +83,56 @@ class PeerHost(object):
 
     def hostname(self):
         return self.conn.getHostname()
+
+    def upload(self, path, directory):
+        """Copy the local file ``path`` to the same name in ``directory``.
+
+        ``directory`` is a path on the peer, which must exist and hold a
+        file of that name at least as large as ``path`` (the destination's
+        preparation made it). libvirt's storage driver writes it, through
+        a transient ``dir`` pool on ``directory`` that is removed again
+        (the files stay). Raises ``libvirtError``; after a failure the
+        peer's file may be partly written.
+        """
+        name = os.path.basename(path)
+        size = os.path.getsize(path)
+        pool = self.conn.storagePoolCreateXML(_dir_pool_xml(directory), 0)
+        try:
+            volume = pool.storageVolLookupByName(name)
+            stream = self.conn.newStream(0)
+            with open(path, 'rb') as handle:
+                volume.upload(stream, 0, size, 0)
+                try:
+                    stream.sendAll(lambda _stream, nbytes, source:
+                                   source.read(nbytes), handle)
+                    stream.finish()
+                except Exception:
+                    _abort(stream)
+                    raise
+        finally:
+            try:
+                pool.destroy()
+            except libvirt.libvirtError as exc:
+                LOG.warning('could not remove the transient pool on %s of '
+                            '%s: %s', directory,
+                            connection.redact_uri(self.uri), exc)
+        LOG.info('copied %s (%d bytes) to %s on %s', name, size, directory,
+                 connection.redact_uri(self.uri))
+
+
+def _dir_pool_xml(directory):
+    """A ``dir`` pool on ``directory``, with a name of its own."""
+    return xml.StoragePool(
+        type='dir', target_path=directory,
+        name='pyvirt-upload-%s' % uuidutils.generate_uuid(dashed=False),
+    ).to_xml()
+
+
+def _abort(stream):
+    try:
+        stream.abort()
+    except libvirt.libvirtError as exc:
+        LOG.debug('aborting the upload stream: %s', exc)
 
 
 @contextlib.contextmanager

@@ -35,7 +35,11 @@ The steps, and the host each runs on, are nova's (compute manager):
    undefined on the source; ``NON_SHARED_INC`` for the local disks of a
    block migration; with volumes, the guest's XML with their sources as
    the destination connected them), watched by
-   :class:`.live_monitor.LiveMigrationJob`.
+   :class:`.live_monitor.LiveMigrationJob`. QEMU's block copy takes only
+   writable disks: a read-only file of the instance (an iso9660 config
+   drive, a CD-ROM) is sent first, through the destination's libvirtd
+   (:meth:`nova_pyvirt.hypervisor.peer.PeerHost.upload`), over the
+   empty file step 3 made.
    nova's ``post_method`` runs when the guest runs on the destination,
    its ``recover_method`` when it still runs here;
 5. after: the source forgets the guest's volume connections, ports and
@@ -406,9 +410,10 @@ class LiveMigration(object):
             # address (a tunnelled migration has no stream of its own).
             params[libvirt.VIR_MIGRATE_PARAM_URI] = 'tcp://%s' % (
                 _bracketed(address))
-        if block_migration:
-            params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = \
-                local_targets(guest_xml, files.path)
+        targets = local_targets(guest_xml, files.path) if \
+            block_migration else []
+        if targets:
+            params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = targets
         return params
 
     def volume_xml_params(self, guest, instance, migrate_data):
@@ -437,12 +442,18 @@ class LiveMigration(object):
         block = bool(migrate_data.block_migration)
         uri = self.destination_uri(dest, migrate_data)
         guest_xml = guest.xml()
-        flags = self.flags(block)
+        # Without a disk to copy (only a read-only config drive besides
+        # volumes) there is no block copy at all: libvirt would take an
+        # empty disk list as "every writable disk", volumes included.
+        copies = block and bool(local_targets(guest_xml, files.path))
+        flags = self.flags(copies)
         params = self.params(guest_xml, files, block, migrate_data)
         try:
             live_ports.check_same_interfaces(migrate_data)
             params.update(self.volume_xml_params(guest, instance,
                                                  migrate_data))
+            if block:
+                self._send_uncopied_files(uri, guest_xml, files)
         except Exception as exc:
             # Nothing started: the guest stays here, nova rolls back the
             # destination.
@@ -451,11 +462,12 @@ class LiveMigration(object):
             recover_method(context, instance, dest, migrate_data)
             return
         data_bytes = instance.flavor.memory_mb * units.Mi
-        if block:
+        if copies:
+            copied = set(uncopied_files(guest_xml, files.path))
             data_bytes += sum(
                 os.stat(d.path).st_blocks * 512 for d in
                 instance_disks.DiskSet.load(files).local_disks
-                if d.source_type == 'file')
+                if d.source_type == 'file' and d.path not in copied)
         migration = migrate_data.migration
         job = live_monitor.LiveMigrationJob(
             guest, instance, migration, self.settings, data_bytes,
@@ -479,6 +491,23 @@ class LiveMigration(object):
         LOG.info('live migration of %s to %s completed', instance.uuid,
                  dest)
         post_method(context, instance, dest, block, migrate_data)
+
+    def _send_uncopied_files(self, uri, guest_xml, files):
+        """Send the files the block copy leaves out, before the guest moves.
+
+        The destination's QEMU opens them when the migration starts, at
+        the paths the guest has here; preparing the destination made each
+        one as an empty file of its size. They go through the destination's
+        libvirtd, on the connection the migration uses; a failure stops
+        the migration before it starts, and the rollback removes the
+        destination's directory, copies included.
+        """
+        paths = uncopied_files(guest_xml, files.path)
+        if not paths:
+            return
+        with peer_mod.opened(uri) as peer:
+            for path in paths:
+                peer.upload(path, files.path)
 
     def _failed(self, context, instance, dest, recover_method, migrate_data,
                 job, exc):
@@ -661,15 +690,14 @@ def _incoming(guest):
         reason == libvirt.VIR_DOMAIN_PAUSED_MIGRATION
 
 
-def local_targets(guest_xml, instance_dir):
-    """Target names of the guest's disks that are files of its directory.
+def _instance_disks(guest_xml, instance_dir):
+    """``(target, path, read_only, shareable)`` of the guest's own files.
 
-    Those are the disks a block migration copies; volumes are connected
-    on the destination and not copied.
+    Those are its disks in its instance directory. Volumes are not there:
+    they are connected on the destination, not copied.
     """
     root = etree.fromstring(guest_xml.encode() if isinstance(guest_xml, str)
                             else guest_xml)
-    targets = []
     for disk in root.findall('./devices/disk'):
         source = disk.find('./source')
         target = disk.find('./target')
@@ -677,5 +705,29 @@ def local_targets(guest_xml, instance_dir):
             continue
         path = source.get('file')
         if path and os.path.dirname(path) == instance_dir:
-            targets.append(target.get('dev'))
-    return targets
+            yield (target.get('dev'), path,
+                   disk.find('./readonly') is not None,
+                   disk.find('./shareable') is not None)
+
+
+def local_targets(guest_xml, instance_dir):
+    """Target names of the disks a block migration copies.
+
+    QEMU's block copy refuses read-only disks (libvirt: "Cannot migrate
+    empty or read-only disk"), and a shareable one is not the guest's
+    alone: as in nova, both are left out.
+    """
+    return [target for target, _path, read_only, shareable in
+            _instance_disks(guest_xml, instance_dir)
+            if not (read_only or shareable)]
+
+
+def uncopied_files(guest_xml, instance_dir):
+    """Paths of the guest's files that the block migration cannot copy.
+
+    An iso9660 config drive (a read-only CD-ROM) is one: the source sends
+    it to the destination before the guest moves.
+    """
+    return [path for _target, path, read_only, shareable in
+            _instance_disks(guest_xml, instance_dir)
+            if read_only and not shareable]

@@ -44,10 +44,19 @@ More requests: ``{"op": "port_bindings", "id": ID}`` -> ``{"hosts":
 the port for; ``{"op": "log_problems", "words": [...] (optional)}`` ->
 ``{"lines": [...]}``, the lines logged so far with one of the words
 (default: ERROR and WARNING lines); ``{"op": "set_flags", "group": G,
-"values": {...}}`` -> ``{"ok": true}``, options of both hosts.
+"values": {...}}`` -> ``{"ok": true}``, options of both hosts;
+``{"op": "instance_dir", "uuid": U, "host": H, "digest": [NAME...]
+(optional)}`` -> ``{"files": [...], "disk_info": {...}, "sha256": {NAME:
+HEX}}``, the names in that host's directory of the instance, its
+``disk.info`` record and the SHA-256 of the files named in ``digest``
+(``null`` for what is not there).
 """
 
+import hashlib
+import os
 import sys
+
+from oslo_serialization import jsonutils
 
 from tests.fixtures import sshd
 from tests.functional.nova import ovs_compute_host
@@ -103,7 +112,29 @@ class OvsLiveComputesCase(ovs_two_computes_host.OvsTwoComputesCase,
             return {'lines': [line for line in
                               self.stdlog.logger.output.splitlines()
                               if any(word in line for word in words)]}
+        if request['op'] == 'instance_dir':
+            return self._instance_dir(request['host'], request['uuid'],
+                                      request.get('digest') or [])
         return super(OvsLiveComputesCase, self).answer(request)
+
+    def _instance_dir(self, host, uuid, digest):
+        path = os.path.join(self.paths[host], uuid)
+        if not os.path.isdir(path):
+            return {'files': None, 'disk_info': None, 'sha256': None}
+        record = None
+        info = os.path.join(path, 'disk.info')
+        if os.path.exists(info):
+            with open(info) as handle:
+                record = jsonutils.loads(handle.read())
+        sums = {}
+        for name in digest:
+            try:
+                with open(os.path.join(path, name), 'rb') as handle:
+                    sums[name] = hashlib.sha256(handle.read()).hexdigest()
+            except FileNotFoundError:
+                sums[name] = None
+        return {'files': sorted(os.listdir(path)), 'disk_info': record,
+                'sha256': sums}
 
 
 if __name__ == '__main__':

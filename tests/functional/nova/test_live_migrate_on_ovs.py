@@ -94,7 +94,8 @@ class ManagementLink(object):
             [ovs.IP, 'link', 'del', self.ends[HOST1]]), capture_output=True)
 
 
-class LiveMigrateOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
+class LiveMigrateOnOvsBase(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
+    """The two hosts and switches, and the steps of a live migration."""
 
     CIDR = on_ovs.CIDR
     GATEWAY = on_ovs.GATEWAY
@@ -112,10 +113,10 @@ class LiveMigrateOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
         ovs_b = getattr(self, 'ovs_b', None)
         if ovs_b is not None:
             self.assertFalse(os.path.exists(ovs_b.run_dir), ovs_b.run_dir)
-        super(LiveMigrateOnOvsTest, self).assertNoProcessLeft()
+        super(LiveMigrateOnOvsBase, self).assertNoProcessLeft()
 
     def setUp(self):
-        super(LiveMigrateOnOvsTest, self).setUp()
+        super(LiveMigrateOnOvsBase, self).setUp()
         subprocess.run(self.ovs.command([ovs.IP, 'link', 'set', 'lo', 'up']),
                        check=True, capture_output=True)
         self.ovs_b = self.useFixture(ovs.OvsFixture())
@@ -213,7 +214,8 @@ class LiveMigrateOnOvsTest(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
                          sorted(self.switches[host].ports()))
         self.assertSwitchBare(on_two.OTHER[host])
 
-    # -- the test ------------------------------------------------------------
+
+class LiveMigrateOnOvsTest(LiveMigrateOnOvsBase):
 
     def test_live_migrate_keeps_the_address(self):
         server = self.boot_on_host1()

@@ -160,6 +160,10 @@ class LiveMigrationRollbackTest(base.BaseTestCase):
 
     def test_success_calls_nova_post_method(self):
         domain = self._spawn()
+        # The guest's swap disk, which the block migration copies.
+        domain.devices = ["<disk type='file' device='disk'><source file="
+                          "'%s/disk.swap'/><target dev='vdb'/></disk>" %
+                          self.directory]
         data = _migrate_data()
         self._migrate(data)
         self.post.assert_called_once_with(self.fx.context, self.instance,
@@ -175,6 +179,8 @@ class LiveMigrationRollbackTest(base.BaseTestCase):
                      libvirt.VIR_MIGRATE_UNDEFINE_SOURCE,
                      libvirt.VIR_MIGRATE_NON_SHARED_INC):
             self.assertTrue(flags & flag, flag)
+        self.assertEqual(['vdb'],
+                         params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS])
         self.assertEqual(0, data.migration.memory_remaining)
         self.assertEqual(100, self.instance.progress)
 
