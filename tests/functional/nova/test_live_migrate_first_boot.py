@@ -45,7 +45,6 @@ from oslo_serialization import jsonutils
 from oslo_utils import uuidutils
 
 from tests.functional.nova import test_live_migrate_on_ovs as live
-from tests.functional.nova import test_migrate_on_ovs as on_two
 from tests.functional.nova import test_server_on_ovs as on_ovs
 from tests import guest_login
 
@@ -198,28 +197,11 @@ class LiveMigrateFirstBootTest(live.LiveMigrateOnOvsBase):
         drive = self.instance_dir(HOST1, server, ['disk.config'])['sha256']
 
         self.live_migrate(server)
-        deadline = time.monotonic() + on_two.MOVE_TIMEOUT
-        while True:
-            migrations = self.host.api(
-                'GET', '/servers/%s/migrations' % server['id'],
-                admin=True)['body']['migrations']
-            if migrations and migrations[0]['memory_processed_bytes']:
-                migration = migrations[0]
-                break
-            if time.monotonic() > deadline:
-                self.fail('no running live migration of %s: %s\n%s' % (
-                    server['id'], self.action_events(server), '\n'.join(
-                        self.host.call('log_problems')['lines'])))
-            time.sleep(0.5)
+        migration = self.wait_until_moving(server)
         # The guest is moving: host2 has the whole drive already.
         self.assertEqual(drive, self.instance_dir(
             HOST2, server, ['disk.config'])['sha256'])
-        reply = self.host.api('DELETE', '/servers/%s/migrations/%s' % (
-            server['id'], migration['id']), admin=True)
-        self.assertEqual(202, reply['status'], reply)
-        self.assertEqual('cancelled',
-                         self.wait_for_live_migration(server)['status'])
-        server = self.wait_until_settled_on(server, HOST1)
+        server = self.abort_and_settle_on_host1(server, migration)
 
         self.assertEqual([], self.host.call('domains', host=HOST2)['uuids'])
         self.assertIsNone(self.instance_dir(HOST2, server)['files'])

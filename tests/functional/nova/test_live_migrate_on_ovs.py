@@ -184,6 +184,30 @@ class LiveMigrateOnOvsBase(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
                     server['id'], on_two.MOVE_TIMEOUT, live))
             time.sleep(0.5)
 
+    def wait_until_moving(self, server):
+        """The live migration of ``server`` once memory is being sent."""
+        deadline = time.monotonic() + on_two.MOVE_TIMEOUT
+        while True:
+            migrations = self.host.api(
+                'GET', '/servers/%s/migrations' % server['id'],
+                admin=True)['body']['migrations']
+            if migrations and migrations[0]['memory_processed_bytes']:
+                return migrations[0]
+            if time.monotonic() > deadline:
+                self.fail('no running live migration of %s: %s\n%s' % (
+                    server['id'], self.action_events(server), '\n'.join(
+                        self.host.call('log_problems')['lines'])))
+            time.sleep(0.5)
+
+    def abort_and_settle_on_host1(self, server, migration):
+        """Abort ``migration`` through the API; the server back on host1."""
+        reply = self.host.api('DELETE', '/servers/%s/migrations/%s' % (
+            server['id'], migration['id']), admin=True)
+        self.assertEqual(202, reply['status'], reply)
+        self.assertEqual('cancelled',
+                         self.wait_for_live_migration(server)['status'])
+        return self.wait_until_settled_on(server, HOST1)
+
     def action_events(self, server):
         """The events of the server's last action, with their errors."""
         actions = self.host.api('GET', '/servers/%s/os-instance-actions' %
@@ -272,31 +296,14 @@ class LiveMigrateOnOvsTest(LiveMigrateOnOvsBase):
         server = self.boot_on_host1()
 
         self.live_migrate(server)
-        deadline = time.monotonic() + on_two.MOVE_TIMEOUT
-        while True:
-            migrations = self.host.api(
-                'GET', '/servers/%s/migrations' % server['id'],
-                admin=True)['body']['migrations']
-            if migrations and migrations[0]['memory_processed_bytes']:
-                migration = migrations[0]
-                break
-            if time.monotonic() > deadline:
-                self.fail('no running live migration of %s: %s\n%s' % (
-                    server['id'], self.action_events(server), '\n'.join(
-                        self.host.call('log_problems')['lines'])))
-            time.sleep(0.5)
+        migration = self.wait_until_moving(server)
         # The destination's QEMU waits for the guest with its own tap on
         # OVS-B's bridge; the guest still runs on host1.
         self.assertEqual({on_ovs.TAP: on_ovs.PORT_ID},
                          self.ovs_b.iface_ids())
         self.assertEqual([HOST1, HOST2], self.host.call(
             'port_bindings', id=on_ovs.PORT_ID)['hosts'])
-        reply = self.host.api('DELETE', '/servers/%s/migrations/%s' % (
-            server['id'], migration['id']), admin=True)
-        self.assertEqual(202, reply['status'], reply)
-        self.assertEqual('cancelled',
-                         self.wait_for_live_migration(server)['status'])
-        server = self.wait_until_settled_on(server, HOST1)
+        server = self.abort_and_settle_on_host1(server, migration)
 
         # Still on host1 and answering there; host2 has no domain, no
         # port on its bridge, and Neutron no binding for it.

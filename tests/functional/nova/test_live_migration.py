@@ -137,6 +137,19 @@ class LiveMigrationTestBase(two_libvirtds.TwoLibvirtdsTestBase):
         self.assertTrue(dom.isPersistent())
         return dom
 
+    def _assert_keeps_counting(self, server, boot_id, more=10):
+        """The guest prints ``more`` new counter lines, all of one boot."""
+        seen = len(COUNTER.findall(self._console(server)))
+        deadline = time.monotonic() + base.BOOT_TIMEOUT
+        while True:
+            after = COUNTER.findall(self._console(server))
+            if len(after) > seen + more or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertGreater(len(after), seen + more)
+        self.assertEqual({boot_id}, {b for _n, b in after})
+        return after
+
     def _wait_until_copying(self, server):
         """The running live migration, once libvirt reported progress."""
         migration = self._wait_for_migration(server, ['running'])
@@ -230,15 +243,7 @@ class LiveMigrationTest(LiveMigrationTestBase):
 
         # Still running where it was, still counting, same boot.
         self._assert_runs_on(source, server)
-        seen = len(COUNTER.findall(self._console(server)))
-        deadline = time.monotonic() + base.BOOT_TIMEOUT
-        while True:
-            after = COUNTER.findall(self._console(server))
-            if len(after) > seen + 10 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        self.assertGreater(len(after), seen + 10)
-        self.assertEqual({boot_id}, {b for _n, b in after})
+        self._assert_keeps_counting(server, boot_id)
         # Nothing of it is left on the destination.
         self.assertNoDomainOn(dest, server)
         self.assertFalse(os.path.exists(self._instance_dir(dest, server)))

@@ -93,18 +93,6 @@ def _running(pid):
 
 class LiveMigrationFailureTest(test_live_migration.LiveMigrationTestBase):
 
-    def _assert_keeps_counting(self, server, boot_id, more=10):
-        seen = len(COUNTER.findall(self._console(server)))
-        deadline = time.monotonic() + base.BOOT_TIMEOUT
-        while True:
-            after = COUNTER.findall(self._console(server))
-            if len(after) > seen + more or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        self.assertGreater(len(after), seen + more)
-        self.assertEqual({boot_id}, {b for _n, b in after})
-        return after
-
     def _fill_disk(self, server, host, mib):
         """Have the guest's QEMU write ``mib`` MiB into its root disk.
 
@@ -287,14 +275,6 @@ class UnrunnableCpuTest(test_live_migration.LiveMigrationTestBase):
         # Nothing moved, nothing started: the guest counts on where it
         # was, the destination has neither a domain nor a file of it.
         self._assert_runs_on(source, server)
-        seen = len(COUNTER.findall(self._console(server)))
-        deadline = time.monotonic() + base.BOOT_TIMEOUT
-        while True:
-            after = COUNTER.findall(self._console(server))
-            if len(after) > seen + 10 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        self.assertGreater(len(after), seen + 10)
-        self.assertEqual({boot_id}, {b for _n, b in after})
+        self._assert_keeps_counting(server, boot_id)
         self.assertNoDomainOn(dest, server)
         self.assertEqual(dest_before, sorted(os.listdir(self.paths[dest])))
