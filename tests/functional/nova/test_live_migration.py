@@ -52,15 +52,19 @@ CounterWatch = guest_counter.CounterWatch
 class LiveMigrationTestBase(two_libvirtds.TwoLibvirtdsTestBase):
     """The counter guest and the steps of a live migration through the API."""
 
+    #: The test guest's image name and kernel command line.
+    GUEST_IMAGE = 'pyvirt-counter'
+    GUEST_COMMAND_LINE = ('console=ttyS0 quiet pyvirt.counter=1 '
+                          'pyvirt.write="vda:%s"' % DATA_LINE)
+
     def setUp(self):
         super().setUp()
         self.flavor_id = self._create_guest_flavor(name='pyvirt-live',
                                                    disk=1)
         self.image_id = nova_harness.register_root_image(
             self.glance, nova_harness.guest_image_dir(), self.images,
-            'pyvirt-counter', {'architecture': 'x86_64'},
-            command_line='console=ttyS0 quiet pyvirt.counter=1 '
-                         'pyvirt.write="vda:%s"' % DATA_LINE)
+            self.GUEST_IMAGE, {'architecture': 'x86_64'},
+            command_line=self.GUEST_COMMAND_LINE)
 
     # -- steps -------------------------------------------------------------
 

@@ -44,7 +44,6 @@ import psutil
 
 from nova_pyvirt.volume import iscsi
 from nova_pyvirt.volume import secrets
-from tests.fixtures import nova_harness
 from tests.fixtures import tgtd as tgtd_fixture
 from tests.functional.nova import base
 from tests.functional.nova import test_live_migration
@@ -63,17 +62,8 @@ CHAP_PASSWORD = 'live-migration-chap-Secret1'
 QEMU_INITIATOR = 'iqn.2008-11.org.linux-kvm:'
 
 
-class LiveMigrationISCSIVolumeTest(two_libvirtds.TwoLibvirtdsTestBase):
-
-    # The steps of the live migration tests, shared.
-    _console_file = test_live_migration.LiveMigrationTest._console_file
-    _live_migrate = test_live_migration.LiveMigrationTest._live_migrate
-    _wait_for_migration = \
-        test_live_migration.LiveMigrationTest._wait_for_migration
-    _wait_for_server = test_live_migration.LiveMigrationTest._wait_for_server
-    _wait_until_copying = \
-        test_live_migration.LiveMigrationTest._wait_until_copying
-    _assert_runs_on = test_live_migration.LiveMigrationTest._assert_runs_on
+class LiveMigrationISCSIVolumeTest(
+        test_live_migration.LiveMigrationTestBase):
 
     def _setup_compute_service(self):
         # Registered before the hosts: stopped after their guests.
@@ -81,15 +71,12 @@ class LiveMigrationISCSIVolumeTest(two_libvirtds.TwoLibvirtdsTestBase):
         self.flags(iscsi_transport='qemu', group='pyvirt')
         return super()._setup_compute_service()
 
+    GUEST_IMAGE = 'pyvirt-volume-watch'
+    GUEST_COMMAND_LINE = ('console=ttyS0 quiet pyvirt.write="vdb:%s" '
+                          'pyvirt.watch=vdb' % WRITTEN)
+
     def setUp(self):
         super().setUp()
-        self.flavor_id = self._create_guest_flavor(name='pyvirt-live-vol',
-                                                   disk=1)
-        self.image_id = nova_harness.register_root_image(
-            self.glance, nova_harness.guest_image_dir(), self.images,
-            'pyvirt-volume-watch', {'architecture': 'x86_64'},
-            command_line='console=ttyS0 quiet pyvirt.write="vdb:%s" '
-                         'pyvirt.watch=vdb' % WRITTEN)
         self.volume_id = uuidutils.generate_uuid()
         self.lun = self.tgtd.create_volume(
             'live-%s' % self.volume_id[:8], username=CHAP_USER,
