@@ -131,13 +131,7 @@ class LiveMigrateFirstBootTest(live.LiveMigrateOnOvsBase):
         self.assertIn('disk.config', on_host1['files'])
 
         started = time.monotonic()
-        self.live_migrate(server)
-        migration = self.wait_for_live_migration(server)
-        if migration['status'] != 'completed':
-            self.fail('live migration %s: %s\n%s' % (
-                migration['status'], self.action_events(server), '\n'.join(
-                    self.host.call('log_problems')['lines'])))
-        server = self.wait_until_settled_on(server, HOST2)
+        server = self.migrate_to_host2(server)
         moved = time.monotonic() - started
 
         # Nothing of it on host1; on host2 the domain and its directory,

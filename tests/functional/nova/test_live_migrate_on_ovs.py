@@ -184,6 +184,16 @@ class LiveMigrateOnOvsBase(on_ovs.NovaOnOvsSteps, ovs_world.OvsWorldTest):
                     server['id'], on_two.MOVE_TIMEOUT, live))
             time.sleep(0.5)
 
+    def migrate_to_host2(self, server):
+        """Live-migrate ``server`` to host2; the server settled there."""
+        self.live_migrate(server)
+        migration = self.wait_for_live_migration(server)
+        if migration['status'] != 'completed':
+            self.fail('live migration %s: %s\n%s' % (
+                migration['status'], self.action_events(server), '\n'.join(
+                    self.host.call('log_problems')['lines'])))
+        return self.wait_until_settled_on(server, HOST2)
+
     def wait_until_moving(self, server):
         """The live migration of ``server`` once memory is being sent."""
         deadline = time.monotonic() + on_two.MOVE_TIMEOUT
@@ -246,13 +256,7 @@ class LiveMigrateOnOvsTest(LiveMigrateOnOvsBase):
         leases = self.dhcp.leases()
 
         started = time.monotonic()
-        self.live_migrate(server)
-        migration = self.wait_for_live_migration(server)
-        if migration['status'] != 'completed':
-            self.fail('live migration %s: %s\n%s' % (
-                migration['status'], self.action_events(server), '\n'.join(
-                    self.host.call('log_problems')['lines'])))
-        server = self.wait_until_settled_on(server, HOST2)
+        server = self.migrate_to_host2(server)
         settled = time.monotonic()
         took = settled - started
 

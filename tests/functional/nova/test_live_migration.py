@@ -154,6 +154,14 @@ class LiveMigrationTestBase(two_libvirtds.TwoLibvirtdsTestBase):
         self.assertEqual({boot_id}, {b for _n, b in after})
         return after
 
+    def _migrate_to_completion(self, server, dest):
+        """Live-migrate ``server``; the completed migration, the server."""
+        self._live_migrate(server)
+        migration = self._wait_for_migration(
+            server, ['completed', 'error', 'failed', 'cancelled'])
+        self.assertEqual('completed', migration['status'], migration)
+        return migration, self._wait_for_server(server, 'ACTIVE', dest)
+
     def _wait_until_copying(self, server):
         """The running live migration, once libvirt reported progress."""
         migration = self._wait_for_migration(server, ['running'])
@@ -183,11 +191,7 @@ class LiveMigrationTest(LiveMigrationTestBase):
         self.addCleanup(watch.stop)
         started = time.monotonic()
 
-        self._live_migrate(server)
-        migration = self._wait_for_migration(
-            server, ['completed', 'error', 'failed', 'cancelled'])
-        self.assertEqual('completed', migration['status'], migration)
-        server = self._wait_for_server(server, 'ACTIVE', dest)
+        migration, server = self._migrate_to_completion(server, dest)
         took = time.monotonic() - started
 
         # It runs on the destination, defined there for good; the source

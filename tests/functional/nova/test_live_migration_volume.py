@@ -202,11 +202,7 @@ class LiveMigrationISCSIVolumeTest(
         self.assertEqual([QEMU_INITIATOR + server['id']], initiators)
 
         started = time.monotonic()
-        self._live_migrate(server)
-        migration = self._wait_for_migration(
-            server, ['completed', 'error', 'failed', 'cancelled'])
-        self.assertEqual('completed', migration['status'], migration)
-        server = self._wait_for_server(server, 'ACTIVE', dest)
+        migration, server = self._migrate_to_completion(server, dest)
         took = time.monotonic() - started
 
         self._assert_runs_on(dest, server)
