@@ -31,16 +31,7 @@ VOL_BOOT = virt_fakes.VOL_BOOT
 VOL_DATA = virt_fakes.VOL_DATA
 
 
-class SpawnRollbackTest(base.BaseTestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.fx = self.useFixture(virt_fakes.DriverFixture())
-        self.driver = self.fx.driver
-        self.host = self.fx.host
-        self.volumes = self.fx.volumes
-        self.instance, self.bdi = self.fx.volume_booted()
-        self.directory = self.fx.instance_dir(self.instance)
+class SpawnRollbackTest(virt_fakes.VolumeBootedTestCase):
 
     def spawn(self, power_on=True):
         self.driver.spawn(self.fx.context, self.instance,

@@ -25,6 +25,7 @@ import types
 
 import fixtures
 import libvirt
+from oslotest import base
 
 from nova import context as nova_context
 from nova import exception
@@ -494,3 +495,16 @@ class DriverFixture(fixtures.Fixture):
 
     def instance_dir(self, instance):
         return self.driver._files(instance).path
+
+
+class VolumeBootedTestCase(base.BaseTestCase):
+    """A driver on these fakes with a volume-booted instance of its own."""
+
+    def setUp(self):
+        super().setUp()
+        self.fx = self.useFixture(DriverFixture())
+        self.driver = self.fx.driver
+        self.host = self.fx.host
+        self.volumes = self.fx.volumes
+        self.instance, self.bdi = self.fx.volume_booted()
+        self.directory = self.fx.instance_dir(self.instance)

@@ -84,15 +84,11 @@ class SelectionTest(base.BaseTestCase):
                          live.uncopied_files(self.xml(), '/i/u'))
 
 
-class ConfigDriveLiveMigrationTest(base.BaseTestCase):
+class ConfigDriveLiveMigrationTest(virt_fakes.VolumeBootedTestCase):
     """The source's side, with a guest that has an iso9660 config drive."""
 
     def setUp(self):
         super().setUp()
-        self.fx = self.useFixture(virt_fakes.DriverFixture())
-        self.driver = self.fx.driver
-        self.instance, self.bdi = self.fx.volume_booted()
-        self.directory = self.fx.instance_dir(self.instance)
         self.post = mock.Mock()
         self.recover = mock.Mock()
         self.calls = []

@@ -54,16 +54,10 @@ def _socket_closed():
     return exc
 
 
-class RollbackWithoutLibvirtTest(base.BaseTestCase):
+class RollbackWithoutLibvirtTest(virt_fakes.VolumeBootedTestCase):
 
     def setUp(self):
         super().setUp()
-        self.fx = self.useFixture(virt_fakes.DriverFixture())
-        self.driver = self.fx.driver
-        self.host = self.fx.host
-        self.volumes = self.fx.volumes
-        self.instance, self.bdi = self.fx.volume_booted()
-        self.directory = self.fx.instance_dir(self.instance)
         self.marker = os.path.join(self.directory, live_leftovers.MARKER)
         self.data = test_live_rollback._migrate_data()
         self.driver.pre_live_migration(

@@ -66,16 +66,10 @@ class _Peer(object):
         return self.free
 
 
-class LiveMigrationRollbackTest(base.BaseTestCase):
+class LiveMigrationRollbackTest(virt_fakes.VolumeBootedTestCase):
 
     def setUp(self):
         super().setUp()
-        self.fx = self.useFixture(virt_fakes.DriverFixture())
-        self.driver = self.fx.driver
-        self.host = self.fx.host
-        self.volumes = self.fx.volumes
-        self.instance, self.bdi = self.fx.volume_booted()
-        self.directory = self.fx.instance_dir(self.instance)
         self.post = mock.Mock()
         self.recover = mock.Mock()
 

@@ -168,14 +168,8 @@ class DestinationXMLTest(base.BaseTestCase):
         self.assertIn('other-volume', str(exc))
 
 
-class DriverVolumeMigrationTest(base.BaseTestCase):
+class DriverVolumeMigrationTest(virt_fakes.VolumeBootedTestCase):
     """pre_live_migration hands the connections back; the source uses them."""
-
-    def setUp(self):
-        super().setUp()
-        self.fx = self.useFixture(virt_fakes.DriverFixture())
-        self.driver = self.fx.driver
-        self.instance, self.bdi = self.fx.volume_booted()
 
     def _data(self):
         data = migrate_data_obj.LibvirtLiveMigrateData(
