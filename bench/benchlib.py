@@ -10,9 +10,10 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""What every bench prints: the machine's load, versions, the verdicts."""
+"""What every bench prints and reads: load, versions, verdicts, disk use."""
 
 import os
+import subprocess
 
 
 def loadavg():
@@ -45,3 +46,14 @@ def print_summary(title, checks, widths=(24, 36, 8)):
     print('result: %s' % ('FAIL (%s)' % ', '.join(failed) if failed
                           else 'PASS'))
     return 1 if failed else 0
+
+
+def allocated_bytes(path):
+    """Bytes the file system holds for ``path`` (holes not counted)."""
+    return os.stat(path).st_blocks * 512
+
+
+def output_of(argv):
+    """A command's standard output; it must succeed."""
+    return subprocess.run(argv, check=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True).stdout

@@ -72,9 +72,7 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -129,30 +127,8 @@ def _mib(count):
     return '%.1f MiB' % (count / units.Mi)
 
 
-def _allocated(path):
-    return os.stat(path).st_blocks * 512
-
-
-def _run(argv):
-    return subprocess.run(argv, check=True, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True).stdout
-
-
-def _common_free_port(addresses):
-    for _attempt in range(20):
-        port = sshd_fixture.free_port(addresses[0])
-        if all(_bindable(a, port) for a in addresses[1:]):
-            return port
-    raise RuntimeError('no port free on all of %s' % addresses)
-
-
-def _bindable(address, port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((address, port))
-        except OSError:
-            return False
-    return True
+_allocated = benchlib.allocated_bytes
+_run = benchlib.output_of
 
 
 class Sample(object):
@@ -201,7 +177,7 @@ class Bench(object):
         for path in self.paths.values():
             os.makedirs(path)
         pki = self._use(pki_fixture.PkiFixture())
-        port = _common_free_port(list(ADDRESSES.values()))
+        port = sshd_fixture.common_free_port(list(ADDRESSES.values()))
         self.daemons = {}
         for host, other in ((HOST1, HOST2), (HOST2, HOST1)):
             # Each daemon sees its own directory at the other host's path

@@ -83,13 +83,8 @@ TARGET_RAW_SPEEDUP = 20.0
 TARGET_RSYNC = 1.3
 
 
-def _allocated(path):
-    return os.stat(path).st_blocks * 512
-
-
-def _run(argv):
-    return subprocess.run(argv, check=True, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True).stdout
+_allocated = benchlib.allocated_bytes
+_run = benchlib.output_of
 
 
 def _sha256(path):

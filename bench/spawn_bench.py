@@ -281,8 +281,7 @@ def _dotted(number):
                          number % 1000)
 
 
-def _allocated(path):
-    return os.stat(path).st_blocks * 512
+_allocated = benchlib.allocated_bytes
 
 
 def _qemu_img(*args):

@@ -56,7 +56,6 @@ them.
 """
 
 import os
-import socket
 import uuid
 
 import fixtures
@@ -88,24 +87,6 @@ class _SshdOnPort(sshd_fixture.SshdFixture):
         with fixtures.MonkeyPatch('tests.fixtures.sshd.free_port',
                                   lambda address: self.wanted_port):
             super()._start()
-
-
-def _common_free_port(addresses):
-    """A TCP port free on every one of ``addresses`` right now."""
-    for _attempt in range(20):
-        port = sshd_fixture.free_port(addresses[0])
-        if all(_bindable(address, port) for address in addresses[1:]):
-            return port
-    raise sshd_fixture.SshdError('no port free on all of %s' % addresses)
-
-
-def _bindable(address, port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((address, port))
-        except OSError:
-            return False
-    return True
 
 
 class PerHostIdentity(fixtures.Fixture):
@@ -190,7 +171,8 @@ class TwoComputesTestBase(base.PyVirtTestBase):
 
     def _start_sshds(self):
         """One sshd per host address, on one port, with one client key."""
-        port = _common_free_port([ADDRESSES[HOST1], ADDRESSES[HOST2]])
+        port = sshd_fixture.common_free_port(
+            [ADDRESSES[HOST1], ADDRESSES[HOST2]])
         self.sshds = {}
         for host, other in ((HOST1, HOST2), (HOST2, HOST1)):
             self.sshds[host] = self.useFixture(_SshdOnPort(

@@ -49,6 +49,7 @@ import os
 
 from tests.fixtures import pki as pki_fixture
 from tests.fixtures import remote_libvirtd
+from tests.fixtures import sshd as sshd_fixture
 from tests.functional.nova import two_computes
 
 HOST1 = two_computes.HOST1
@@ -70,7 +71,7 @@ class TwoLibvirtdsTestBase(two_computes.TwoComputesTestBase):
 
     def _tls_port(self):
         """One TLS port for both daemons, free on both addresses."""
-        return two_computes._common_free_port(
+        return sshd_fixture.common_free_port(
             [self.LIBVIRTD_ADDRESSES[HOST1], self.LIBVIRTD_ADDRESSES[HOST2]])
 
     def _libvirtd_fixture(self, host, other, port):
