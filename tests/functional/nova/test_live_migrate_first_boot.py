@@ -57,6 +57,8 @@ ROOT_DISK = '/dev/vda'
 #: line of the root disk (O_DIRECT) and whether the config drive's
 #: label is on its device (O_DIRECT), one per line; then, after the page
 #: cache is dropped, the drive's meta_data.json.
+# The label is matched inside a token: in a FAT boot sector it follows
+# the volume id, whose time-made bytes may be letters or digits too.
 READ_STATE = (
     'cat /proc/sys/kernel/random/boot_id; '
     'cut -d" " -f1 /proc/uptime; '
@@ -64,7 +66,7 @@ READ_STATE = (
     'dd if=%(root)s bs=512 count=1 iflag=direct 2>/dev/null | head -n 1; '
     'dev=$(awk \'$2 == "%(mount)s" {print $1}\' /proc/mounts); '
     'if dd if=$dev bs=65536 count=1 iflag=direct 2>/dev/null | '
-    'tr -c "A-Za-z0-9-" "\\n" | grep -qix config-2; '
+    'tr -c "A-Za-z0-9-" "\\n" | grep -qi config-2; '
     'then echo "label $dev"; else echo "no-label $dev"; fi; '
     'sync; echo 3 > /proc/sys/vm/drop_caches; cat %(meta)s') % {
         'marker': guest_login.MARKER_FILE, 'root': ROOT_DISK,
